@@ -76,17 +76,9 @@ def _tc_of(t: jax.Array, tc: ArrayLike | None) -> jax.Array:
     return 1.0 - t if tc is None else jnp.asarray(tc, t.dtype)
 
 
-def _concrete(x: Any) -> bool:
-    try:
-        jax.core.concrete_or_error(None, x)
-    except Exception:
-        return False
-    return True
-
-
 def _check_param(name: str, value: Any, *, positive: bool = True, allowed: str) -> None:
     """Validate a concrete parameter at the boundary (tracers pass through unchecked)."""
-    if isinstance(value, jax.core.Tracer) or not _concrete(value):
+    if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value)):
         return
     import numpy as np
 
