@@ -143,7 +143,10 @@ def _promote(a, b, t, tc):
 
 def log_density(a, b, t, tc):
     """log of the Beta(a, b) density at t, with ``tc = 1 - t`` passed accurately."""
-    a, b, t, tc = _promote(a, b, t, tc)
+    dtype = jnp.result_type(a, b, t, tc, float)
+    a, b, t, tc = (jnp.asarray(v, dtype) for v in (a, b, t, tc))
+    # log B(a, b) before broadcasting: under vmap over schedules it is one value per
+    # schedule, not one per quadrature node (three log-gammas per node otherwise).
     return (a - 1.0) * jnp.log(t) + (b - 1.0) * jnp.log(tc) - betaln(a, b)
 
 
@@ -169,28 +172,49 @@ def _ab_partials(a, b, t, tc):
     return d[0], d[1]
 
 
-@betainc_pair.defjvp
+def _is_zero(tangent) -> bool:
+    return type(tangent) is jax.custom_derivatives.SymbolicZero
+
+
 def _betainc_pair_jvp(primals, tangents):
     a, b, t, tc = _promote(*primals)
-    da, db, dt, dtc = (jnp.broadcast_to(jnp.asarray(v, a.dtype), a.shape) for v in tangents)
-    val, comp = _pair_impl(a, b, t, tc)
+    # The primal through the function itself (not its implementation), so that an outer
+    # derivative of this rule also goes through the rule: the continued fraction's loop is
+    # never differentiated in reverse mode.
+    val, comp = betainc_pair(a, b, t, tc)
     lower = t * (a + b + 2.0) < a + 1.0
-    # The function is defined through t on the lower branch and through tc on the upper
-    # one, so its partial derivative in the unused argument is zero.
-    dens = jnp.exp(log_density(a, b, jnp.where(t > 0, t, 1.0), jnp.where(tc > 0, tc, 1.0)))
-    # At an exact endpoint the density may be infinite; cap it at the largest float so
-    # that a zero t-tangent (e.g. a gradient in (a, b) on a grid that includes t = 0)
-    # gives 0, not 0 * inf = nan.
-    big = jnp.finfo(a.dtype).max
-    dens = jnp.where((t > 0) & (tc > 0), jnp.minimum(dens, big), _endpoint_density(a, b, t))
-    d_t = dens * jnp.where(lower, dt, -dtc)
 
-    # Derivatives in (a, b): forward mode through the continued fraction. They are values
-    # (functions of the primals), multiplied by the tangents, so the rule stays linear and
-    # reverse mode can transpose it.
-    dval_a, dval_b = _ab_partials(a, b, t, tc)
-    dval = d_t + dval_a * da + dval_b * db
+    def tangent(v):
+        return jnp.broadcast_to(jnp.asarray(v, a.dtype), a.shape)
+
+    da, db, dt, dtc = tangents
+    dval = jnp.zeros_like(val)
+    if not (_is_zero(dt) and _is_zero(dtc)):
+        # The function is defined through t on the lower branch and through tc on the
+        # upper one, so its partial derivative in the unused argument is zero. At an exact
+        # endpoint the density may be infinite; cap it at the largest float so that a zero
+        # t-tangent gives 0, not 0 * inf = nan.
+        dt = jnp.zeros_like(a) if _is_zero(dt) else tangent(dt)
+        dtc = jnp.zeros_like(a) if _is_zero(dtc) else tangent(dtc)
+        interior = (t > 0) & (tc > 0)
+        a0, b0 = (jnp.asarray(v, a.dtype) for v in primals[:2])  # unbroadcast: one log B each
+        dens = jnp.exp(log_density(a0, b0, jnp.where(interior, t, 0.5), jnp.where(interior, tc, 0.5)))
+        big = jnp.finfo(a.dtype).max
+        dens = jnp.where(interior, jnp.minimum(dens, big), _endpoint_density(a0, b0, t))
+        dval = dval + dens * jnp.where(lower, dt, -dtc)
+    if not (_is_zero(da) and _is_zero(db)):
+        # Forward mode through the continued fraction. The partials are values (functions
+        # of the primals) multiplied by the tangents, so the rule stays linear and reverse
+        # mode can transpose it.
+        dval_a, dval_b = _ab_partials(a, b, t, tc)
+        if not _is_zero(da):
+            dval = dval + dval_a * tangent(da)
+        if not _is_zero(db):
+            dval = dval + dval_b * tangent(db)
     return (val, comp), (dval, -dval)
+
+
+betainc_pair.defjvp(_betainc_pair_jvp, symbolic_zeros=True)
 
 
 # Jit the public entry points: eager calls (schedules evaluated outside jit) then compile
@@ -246,18 +270,24 @@ def _bisect_iters(dtype):
     return 72 if jnp.finfo(dtype).bits == 64 else 40
 
 
-@betaincinv.defjvp
 def _betaincinv_jvp(primals, tangents):
     a, b, y, _ = _promote(*primals, primals[2])
-    da, db, dy = (jnp.broadcast_to(jnp.asarray(v, a.dtype), a.shape) for v in tangents)
     t = betaincinv(a, b, y)
     tc = 1.0 - t
-
-    d_a, d_b = _ab_partials(a, b, t, tc)
+    da, db, dy = tangents
+    num = jnp.zeros_like(t) if _is_zero(dy) else jnp.broadcast_to(jnp.asarray(dy, t.dtype), t.shape)
+    if not (_is_zero(da) and _is_zero(db)):
+        d_a, d_b = _ab_partials(a, b, t, tc)
+        if not _is_zero(da):
+            num = num - d_a * da
+        if not _is_zero(db):
+            num = num - d_b * db
     interior = (t > 0) & (tc > 0)
     dens = jnp.exp(log_density(a, b, jnp.where(interior, t, 0.5), jnp.where(interior, tc, 0.5)))
-    dt = jnp.where(interior, (dy - d_a * da - d_b * db) / dens, 0.0)
-    return t, dt
+    return t, jnp.where(interior, num / dens, 0.0)
+
+
+betaincinv.defjvp(_betaincinv_jvp, symbolic_zeros=True)
 
 
 betaincinv = jax.jit(betaincinv)

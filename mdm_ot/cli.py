@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import jax
+
+    # The command line computes in float64: accuracy is the point of its numbers.
+    jax.config.update("jax_enable_x64", True)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

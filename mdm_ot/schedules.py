@@ -114,6 +114,14 @@ class InterpSchedule(abc.ABC):
     def __call__(self, t: ArrayLike) -> jax.Array:
         return self.pair(t)[0]
 
+    def log_rate(self, t: ArrayLike, tc: ArrayLike | None = None) -> jax.Array:
+        r""":math:`\log \gamma'(t)`, by autodiff unless a family knows it in log form.
+
+        The log form matters where :math:`\gamma'` underflows near an end while the
+        energy integrand :math:`\theta'^2/\gamma'` stays finite (a 0/0 otherwise).
+        """
+        return jnp.log(gamma_and_rate(self, t, tc)[2])
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
 
@@ -128,6 +136,9 @@ class Identity(InterpSchedule):
 
     def inverse(self, g):
         return _as_float(g)
+
+    def log_rate(self, t, tc=None):
+        return jnp.zeros_like(_as_float(t))
 
     @property
     def spec(self) -> str:
@@ -154,6 +165,12 @@ class BetaCDF(InterpSchedule):
 
     def inverse(self, g):
         return _betainc.betaincinv(self.a, self.b, _as_float(g, self.a, self.b))
+
+    def log_rate(self, t, tc=None):
+        # The log of the Beta density: the same function the CDF's custom JVP uses for
+        # its t-derivative, kept in log form so it does not underflow at the ends.
+        t = _as_float(t, self.a, self.b)
+        return _betainc.log_density(self.a, self.b, t, _tc_of(t, tc))
 
     @property
     def spec(self) -> str:
@@ -206,6 +223,10 @@ class MaskSchedule(abc.ABC):
         """
         al, om = self.pair(t, tc)
         return jnp.arctan2(jnp.sqrt(al), jnp.sqrt(om))
+
+    def log_theta_rate(self, t: ArrayLike, tc: ArrayLike | None = None) -> jax.Array:
+        r""":math:`\log \theta'(t)`, by autodiff unless a family knows it in log form."""
+        return jnp.log(theta_and_rate(self, t, tc)[1])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
@@ -282,6 +303,16 @@ class Poly(MaskSchedule):
         om = jnp.where(t > 0, -jnp.expm1(plog), 1.0)
         return al, om
 
+    def theta(self, t, tc=None):
+        # sqrt(alpha) = t^(p/2) in log form: alpha = t^p underflows near t = 0 (t = 1e-231,
+        # p = 2) and the derivative of sqrt at 0 would be inf * 0.
+        t = _as_float(t, self.p)
+        tc = _tc_of(t, tc)
+        logt = jnp.where(t <= 0.5, jnp.log(jnp.where(t > 0, t, 1.0)), jnp.log1p(-tc))
+        plog = self.p * logt
+        root = jnp.where(t > 0, jnp.exp(0.5 * plog), 0.0)
+        return jnp.arctan2(root, jnp.sqrt(jnp.where(t > 0, -jnp.expm1(plog), 1.0)))
+
     def inverse(self, alpha):
         return _as_float(alpha, self.p) ** (1.0 / self.p)
 
@@ -302,6 +333,12 @@ class Cosine(MaskSchedule):
         t = _as_float(t)
         tc = _tc_of(t, tc)
         return 2.0 * jnp.sin(0.5 * _HALF_PI * t) ** 2, jnp.sin(_HALF_PI * tc)
+
+    def theta(self, t, tc=None):
+        # sqrt(alpha) = sqrt(2) sin(pi t / 4): no sqrt of an underflowed alpha near t = 0.
+        t = _as_float(t)
+        tc = _tc_of(t, tc)
+        return jnp.arctan2(math.sqrt(2.0) * jnp.sin(0.5 * _HALF_PI * t), jnp.sqrt(jnp.sin(_HALF_PI * tc)))
 
     def inverse(self, alpha):
         return jnp.arccos(1.0 - _as_float(alpha)) / _HALF_PI
@@ -356,6 +393,9 @@ class Optimal(MaskSchedule):
 
     def theta(self, t, tc=None):
         return _HALF_PI * self.gamma.pair(t, tc)[0]
+
+    def log_theta_rate(self, t, tc=None):
+        return math.log(_HALF_PI) + self.gamma.log_rate(t, tc)
 
     def inverse(self, alpha):
         alpha = _as_float(alpha)

@@ -1,0 +1,188 @@
+r"""The paper's three energies in reduced form, their constants, and the discrete energy.
+
+The reduced energy of a pair of schedules is
+
+.. math::
+    e(\alpha, \gamma) = \int_0^1 \frac{\alpha'(t)^2}{\gamma'(t)\,\alpha(t)(1-\alpha(t))}\,dt
+                      = 4 \int_0^1 \frac{\theta'(t)^2}{\gamma'(t)}\,dt,
+    \qquad \theta = \arcsin\sqrt{\alpha},
+
+and the three energies of an MDM path over ``n`` positions and ``d`` tokens are constant
+multiples of it: :math:`E_k = K(q)\,e`, :math:`E_c = n 2^{n-1} e`, :math:`E_g = n\,e`
+(MATH.md section 3). The second form is the one integrated: it has no cancellation near
+the ends, where :math:`\alpha` or :math:`1 - \alpha` is tiny.
+
+Brute-force definitions over the state space, which the paper checks compare against,
+live in :mod:`mdm_ot.paths`.
+
+References:
+  The paper's Eq. 14 (reduced energy), Definitions 2.1-2.3, Theorems 3.1-3.2, Lemma 3.5,
+  Appendix D.5 (discrete energy).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.typing import ArrayLike
+
+from .quadrature import QuadResult, integrate01
+from .schedules import Identity, InterpSchedule, MaskSchedule
+
+__all__ = [
+    "EnergyConstants",
+    "reduced_integrand",
+    "reduced_energy",
+    "energy_constants",
+    "kinetic_constant",
+    "minimum_reduced_energy",
+    "discrete_geodesic_energy",
+    "discrete_geodesic_minimum",
+]
+
+
+def reduced_integrand(alpha: MaskSchedule, gamma: InterpSchedule | None = None):
+    r"""The integrand :math:`4\theta'(t)^2/\gamma'(t)` of :math:`e(\alpha,\gamma)` as ``f(t, tc)``.
+
+    References:
+      The paper's Eq. 14; MATH.md section 3 (proof idea of Lemma 3.5).
+    """
+    gamma = Identity() if gamma is None else gamma
+
+    def f(t, tc):
+        # In log form: near an end both theta' and gamma' can underflow while their
+        # ratio is finite (e.g. Beta(c, d) gamma with d > 1 at tc = 1e-231).
+        return 4.0 * jnp.exp(2.0 * alpha.log_theta_rate(t, tc) - gamma.log_rate(t, tc))
+
+    return f
+
+
+def reduced_energy(alpha: MaskSchedule, gamma: InterpSchedule | None = None) -> QuadResult:
+    r"""The reduced energy :math:`e(\alpha, \gamma)` by quadrature, +inf where it diverges.
+
+    Jit- and vmap-compatible: a batch of schedules (leaves with a batch axis) under
+    ``jax.vmap`` gives a batch of results; differentiable in the schedules' parameters.
+
+    .. math::
+        e(\alpha,\gamma) = 4\int_0^1 \theta'(t)^2 / \gamma'(t)\,dt \;\ge\; \pi^2,
+
+    with equality iff :math:`\alpha = \sin^2(\tfrac{\pi}{2}\gamma)`.
+
+    Returns:
+      A :class:`~mdm_ot.quadrature.QuadResult` ``(value, error, status)``; ``value`` is
+      ``+inf`` with a divergence status where the integral diverges.
+
+    References:
+      The paper's Eq. 14, Lemma 3.5.
+    """
+    return integrate01(reduced_integrand(alpha, gamma))
+
+
+class EnergyConstants(NamedTuple):
+    """Multipliers of the reduced energy: ``E = constant * e`` (MATH.md section 3)."""
+
+    kinetic: float
+    conditional: float
+    geodesic: float
+
+
+def kinetic_constant(q: ArrayLike, n: int, d: int) -> int:
+    r""":math:`K(q) = \sum_{z:\,q(z_{UM})>0} m(z)`: masked positions summed over states whose
+    unmasked tokens have positive probability under ``q``.
+
+    Args:
+      q: probabilities over :math:`V^n`, shape ``(d**n,)`` or ``(d,)*n``, row-major
+        (position 0 is the most significant digit).
+      n, d: sequence length and vocabulary size.
+
+    References:
+      MATH.md section 3 (Theorem 3.1's constant, derived by brute force).
+    """
+    q = np.asarray(q, dtype=float).reshape((d,) * n)
+    total = 0
+    for mask_bits in range(1 << n):
+        masked = [i for i in range(n) if mask_bits >> i & 1]
+        marg = q.sum(axis=tuple(masked)) if masked else q
+        total += len(masked) * int(np.count_nonzero(np.asarray(marg) > 0))
+    return total
+
+
+def energy_constants(n: int, d: int, q: ArrayLike | None = None) -> EnergyConstants:
+    r"""Constants of the three energies for ``n`` positions and ``d`` tokens.
+
+    With ``q=None`` the data distribution has full support and
+    :math:`K(q) = n (d+1)^{n-1}`.
+
+    References:
+      Theorem 3.1 (:math:`E_k = C_1 E_c`), Theorem 3.2 (:math:`E_c = 2^{n-1} E_g`),
+      Example 3.3 (n = 1).
+    """
+    _check_nd(n, d)
+    kin = n * (d + 1) ** (n - 1) if q is None else kinetic_constant(q, n, d)
+    return EnergyConstants(float(kin), float(n * 2 ** (n - 1)), float(n))
+
+
+def _check_nd(n: int, d: int) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n (sequence length) must be an integer >= 1, got {n!r}")
+    if not isinstance(d, (int, np.integer)) or d < 1:
+        raise ValueError(f"d (vocabulary size) must be an integer >= 1, got {d!r}")
+
+
+def minimum_reduced_energy() -> float:
+    r"""The minimum of :math:`e(\cdot, \gamma)` over mask schedules, for every ``gamma``: :math:`\pi^2`.
+
+    References:
+      Lemma 3.5 and Theorem 3.6.
+    """
+    return math.pi**2
+
+
+def discrete_geodesic_energy(
+    alpha: MaskSchedule, gamma: InterpSchedule | None = None, grid: ArrayLike | int = 8
+) -> jax.Array:
+    r"""The discrete geodesic energy of a K-step grid, per token (comparable to ``e``).
+
+    .. math::
+        e_N = \sum_{k=1}^N \frac{4\,\|y_k - y_{k-1}\|^2}{\gamma_k - \gamma_{k-1}},
+        \qquad \|y_k - y_{k-1}\|^2 = 2(1 - \cos(\theta_k - \theta_{k-1})),
+
+    where :math:`y = \sqrt{p}` is the square-root embedding of a token's distribution
+    :math:`(\alpha, 1-\alpha)` over {its data value, mask}. Multiply by ``n`` for the
+    geodesic energy of ``n`` positions. Its minimum over schedules with equal
+    :math:`\Delta\gamma` is :func:`discrete_geodesic_minimum`.
+
+    Args:
+      alpha, gamma: schedules (``gamma`` defaults to the identity).
+      grid: an increasing array of times from 0 to 1, or a number of equal steps N.
+
+    References:
+      The paper's Appendix D.5.
+    """
+    gamma = Identity() if gamma is None else gamma
+    if isinstance(grid, (int, np.integer)):
+        if grid < 1:
+            raise ValueError(f"number of steps must be >= 1, got {grid}")
+        grid = jnp.linspace(0.0, 1.0, int(grid) + 1, dtype=jnp.result_type(float))
+    grid = jnp.asarray(grid)
+    theta = alpha.theta(grid, 1.0 - grid)
+    g = gamma(grid)
+    dtheta = jnp.diff(theta)
+    chord2 = 2.0 * (1.0 - jnp.cos(dtheta))
+    return jnp.sum(4.0 * chord2 / jnp.diff(g), axis=-1)
+
+
+def discrete_geodesic_minimum(num_steps: ArrayLike) -> jax.Array:
+    r""":math:`\min e_N = 8 N^2 (1 - \cos(\pi / (2N)))`, attained by equal :math:`\Delta\theta`
+    on equal :math:`\Delta\gamma`; below :math:`\pi^2` and approaching it as :math:`O(1/N^2)`.
+
+    References:
+      The paper's Appendix D.5.
+    """
+    n = jnp.asarray(num_steps, jnp.result_type(float))
+    # 1 - cos x = 2 sin^2(x/2), without cancellation for large N.
+    return 16.0 * n**2 * jnp.sin(math.pi / (4.0 * n)) ** 2
