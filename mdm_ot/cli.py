@@ -15,6 +15,7 @@ import sys
 # not take the others down.
 _COMMAND_MODULES = (
     "mdm_ot.cli_energy",
+    "mdm_ot.cli_report",
     "mdm_ot.cli_sampling",
     "mdm_ot.cli_tuning",
     "mdm_ot.cli_code",

@@ -257,6 +257,13 @@ class Sine(MaskSchedule):
         tc = _tc_of(t, tc)
         return jnp.sin(_HALF_PI * t), 2.0 * jnp.sin(0.5 * _HALF_PI * tc) ** 2
 
+    def theta(self, t, tc=None):
+        # sqrt(1 - alpha) = sqrt(2) sin(pi tc / 4): no sqrt of an underflowed 1 - alpha
+        # near t = 1 (tc = 1e-231 gives 1 - alpha ~ 1e-462).
+        t = _as_float(t)
+        tc = _tc_of(t, tc)
+        return jnp.arctan2(jnp.sqrt(jnp.sin(_HALF_PI * t)), math.sqrt(2.0) * jnp.sin(0.5 * _HALF_PI * tc))
+
     def inverse(self, alpha):
         return jnp.arcsin(_as_float(alpha)) / _HALF_PI
 
@@ -439,9 +446,14 @@ def _jvp_pair(fn, t, tc):
 def alpha_and_rate(
     schedule: MaskSchedule, t: ArrayLike, tc: ArrayLike | None = None
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    r"""Return :math:`(\alpha(t), 1 - \alpha(t), \alpha'(t))`, elementwise, by autodiff."""
-    (al, om), (dal, _) = _jvp_pair(schedule.pair, _as_float(t), tc)
-    return al, om, dal
+    r"""Return :math:`(\alpha(t), 1 - \alpha(t), \alpha'(t))`, elementwise, by autodiff.
+
+    :math:`\alpha'` is differentiated from whichever of :math:`\alpha`, :math:`1-\alpha`
+    is smaller, the one computed with relative precision (near ``t = 1`` the derivative of
+    the rounded :math:`\alpha` branch has only absolute accuracy).
+    """
+    (al, om), (dal, dom) = _jvp_pair(schedule.pair, _as_float(t), tc)
+    return al, om, jnp.where(al <= om, dal, -dom)
 
 
 def theta_and_rate(

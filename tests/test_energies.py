@@ -1,0 +1,226 @@
+"""Unit tests for mdm_ot.energies: constants, reduced energy, discrete energy.
+
+The constants are recomputed here by enumerating states (loops), the closed forms by
+scipy's Beta function; neither uses the code under test.
+"""
+
+import itertools
+import math
+
+import jax
+import numpy as np
+import pytest
+import scipy.special as sps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mdm_ot import energies as E
+from mdm_ot.quadrature import STATUS_DIVERGENT_AT_0, STATUS_DIVERGENT_AT_1, STATUS_OK
+from mdm_ot.schedules import (
+    BetaCDF,
+    Cosine,
+    Identity,
+    Linear,
+    Optimal,
+    Poly,
+    Sine,
+    Sine2,
+    beta_schedule,
+)
+from mdm_ot.testing import strategies as mst
+
+PI2 = math.pi**2
+
+
+def _closed_form(a, b):
+    """e(Beta(a, b), gamma = t) = pi^2 B(2a-1, 2b-1) / B(a, b)^2 (MATH.md section 3)."""
+    return PI2 * sps.beta(2 * a - 1, 2 * b - 1) / sps.beta(a, b) ** 2
+
+
+# --------------------------------------------------------------------------------------
+# Constants, by enumeration
+# --------------------------------------------------------------------------------------
+
+
+def _enumerated_constants(n, d, q=None):
+    """(K(q), n 2^(n-1), n) by enumeration: K sums m(z) over states z = (unmasked tokens,
+    masks) with q(z_UM) > 0; the conditional constant sums m(z) over the 2^n states
+    compatible with one data sequence; the geodesic one counts positions."""
+    q = np.full((d,) * n, 1.0 / d**n) if q is None else np.asarray(q)
+    kin = 0
+    for z in itertools.product(range(d + 1), repeat=n):
+        mass = sum(q[x] for x in itertools.product(range(d), repeat=n)
+                   if all(zi in (xi, d) for zi, xi in zip(z, x, strict=True)))
+        if mass > 0:
+            kin += sum(zi == d for zi in z)
+    # The states compatible with one data sequence are its 2^n mask patterns.
+    cond = sum(sum(m) for m in itertools.product((False, True), repeat=n))
+    return kin, cond, n
+
+
+@pytest.mark.parametrize(
+    "n,d,expected", [(2, 2, (6, 4, 2)), (2, 3, (8, 4, 2)), (3, 3, (48, 12, 3))]
+)
+def test_constants_match_math_md_and_enumeration(n, d, expected):
+    got = E.energy_constants(n, d)
+    assert tuple(got) == tuple(float(v) for v in expected)
+    assert _enumerated_constants(n, d) == expected
+
+
+@pytest.mark.parametrize("n,d", [(1, 2), (1, 4), (2, 2), (2, 4), (3, 2), (3, 4)])
+def test_full_support_constant_is_n_times_d_plus_1_to_the_n_minus_1(n, d):
+    got = E.energy_constants(n, d)
+    kin, cond, geo = _enumerated_constants(n, d)
+    assert (got.kinetic, got.conditional, got.geodesic) == (kin, cond, geo)
+    assert kin == n * (d + 1) ** (n - 1)
+
+
+@settings(max_examples=20)
+@given(problem=mst.problems(support="partial"))
+def test_kinetic_constant_of_partial_support_by_enumeration(problem):
+    n, d, q = problem
+    assert E.kinetic_constant(q, n, d) == _enumerated_constants(n, d, q)[0]
+    assert E.energy_constants(n, d, q).kinetic == _enumerated_constants(n, d, q)[0]
+
+
+def test_constants_reject_bad_sizes():
+    with pytest.raises(ValueError, match="n"):
+        E.energy_constants(0, 2)
+    with pytest.raises(ValueError, match="d"):
+        E.energy_constants(2, 0)
+
+
+# --------------------------------------------------------------------------------------
+# Reduced energy: closed forms, divergence, vmap, grad
+# --------------------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(ab=mst.beta_params(finite=True))
+def test_reduced_energy_of_beta_family_matches_closed_form(ab):
+    a, b = (float(v) for v in ab)
+    r = E.reduced_energy(beta_schedule(*ab))
+    assert int(r.status) == STATUS_OK
+    np.testing.assert_allclose(float(r.value), _closed_form(a, b), rtol=1e-10, atol=0)
+
+
+@settings(max_examples=15)
+@given(gamma=mst.interp_schedules())
+def test_optimal_schedule_attains_pi_squared_for_every_gamma(gamma):
+    r = E.reduced_energy(Optimal(gamma), gamma)
+    assert int(r.status) == STATUS_OK
+    np.testing.assert_allclose(float(r.value), PI2, rtol=1e-11, atol=0)
+
+
+def test_closed_forms_of_the_named_schedules():
+    arcsine = BetaCDF(np.float64(0.5), np.float64(0.5))
+    for alpha, gamma in [(Sine2(), None), (Linear(), arcsine), (beta_schedule(1.0, 1.0), None)]:
+        r = E.reduced_energy(alpha, gamma)
+        assert int(r.status) == STATUS_OK
+        np.testing.assert_allclose(float(r.value), PI2, rtol=1e-12, atol=0)
+    assert E.minimum_reduced_energy() == PI2
+
+
+@settings(max_examples=10)
+@given(gamma=mst.interp_schedules(), data=st.data())
+def test_perturbed_optimal_closed_form(gamma, data):
+    alpha = data.draw(mst.perturbed_optimal(gamma))
+    r = E.reduced_energy(alpha, gamma)
+    assert int(r.status) == STATUS_OK
+    np.testing.assert_allclose(float(r.value), float(alpha.closed_form_energy()), rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize(
+    "alpha,status",
+    [
+        (Linear(), STATUS_DIVERGENT_AT_0),  # diverges at both ends; t = 0 is reported first
+        (Sine(), STATUS_DIVERGENT_AT_0),
+        (Poly(np.float64(2.0)), STATUS_DIVERGENT_AT_1),
+        (Cosine(), STATUS_DIVERGENT_AT_1),
+        (beta_schedule(0.5, 2.0), STATUS_DIVERGENT_AT_0),  # exactly 1/2: logarithmic
+        (beta_schedule(2.0, 0.3), STATUS_DIVERGENT_AT_1),
+    ],
+)
+def test_divergent_reduced_energy_is_infinite_with_the_end(alpha, status):
+    r = E.reduced_energy(alpha)
+    assert float(r.value) == math.inf
+    assert float(r.error) == math.inf
+    assert int(r.status) == status
+
+
+def test_sine_schedule_with_a_beta_gamma_is_finite():
+    """e(sin(pi t/2), I_t(1/2, 1)) is finite (the integrand tends to pi^2/2 at t = 1 and
+    behaves like pi t^-1/2 at t = 0); mpmath at 40 digits gives 10.19097154940298892..."""
+    r = E.reduced_energy(Sine(), BetaCDF(np.float64(0.5), np.float64(1.0)))
+    assert int(r.status) == STATUS_OK
+    np.testing.assert_allclose(float(r.value), 10.190971549402988925, rtol=1e-12, atol=0)
+
+
+@settings(max_examples=10)
+@given(ab=mst.beta_params(finite=False))
+def test_divergent_beta_parameters_never_give_a_finite_number(ab):
+    a, b = (float(v) for v in ab)
+    r = E.reduced_energy(beta_schedule(*ab))
+    assert float(r.value) == math.inf
+    assert int(r.status) == (STATUS_DIVERGENT_AT_0 if a <= 0.5 else STATUS_DIVERGENT_AT_1)
+
+
+def test_vmap_over_a_batch_of_beta_schedules():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.55, 3.0, 16)
+    b = rng.uniform(0.55, 3.0, 16)
+    out = jax.jit(jax.vmap(lambda a_, b_: E.reduced_energy(beta_schedule(a_, b_))))(a, b)
+    np.testing.assert_array_equal(np.asarray(out.status), STATUS_OK)
+    np.testing.assert_allclose(np.asarray(out.value), _closed_form(a, b), rtol=1e-10, atol=0)
+
+
+def test_grad_in_beta_parameters_matches_finite_differences_of_the_closed_form():
+    grad = jax.jit(jax.grad(lambda a, b: E.reduced_energy(beta_schedule(a, b)).value, argnums=(0, 1)))
+    h = 1e-6
+    for a, b in [(0.8, 1.3), (2.5, 0.7)]:
+        got = np.array([float(g) for g in grad(a, b)])
+        fd = np.array([(_closed_form(a + h, b) - _closed_form(a - h, b)) / (2 * h),
+                       (_closed_form(a, b + h) - _closed_form(a, b - h)) / (2 * h)])
+        np.testing.assert_allclose(got, fd, rtol=1e-7, atol=0)
+
+
+# --------------------------------------------------------------------------------------
+# Discrete energy (Appendix D.5)
+# --------------------------------------------------------------------------------------
+
+
+def _np_discrete(alpha_values, gamma_values):
+    """sum_k 4 ||y_k - y_{k-1}||^2 / (gamma_k - gamma_{k-1}) with y = (sqrt(alpha),
+    sqrt(1-alpha)) the square-root embedding of one token: the chord, not the cosine form."""
+    y = np.stack([np.sqrt(alpha_values), np.sqrt(1.0 - alpha_values)], axis=-1)
+    chord2 = np.sum(np.diff(y, axis=0) ** 2, axis=-1)
+    return np.sum(4.0 * chord2 / np.diff(gamma_values))
+
+
+@settings(max_examples=15)
+@given(
+    alpha=mst.mask_schedules(("linear", "sin2", "poly", "beta")),
+    gamma=mst.interp_schedules(),
+    steps=st.sampled_from([1, 3, 8]),  # few grid shapes: the function runs eagerly
+)
+def test_discrete_energy_is_the_chord_sum(alpha, gamma, steps):
+    grid = np.linspace(0.0, 1.0, steps + 1)
+    got = float(E.discrete_geodesic_energy(alpha, gamma, grid))
+    want = _np_discrete(np.asarray(alpha(grid)), np.asarray(gamma(grid)))
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 8, 64, 1000])
+def test_discrete_minimum_formula_and_its_attainment(steps):
+    want = 8 * steps**2 * (1 - math.cos(math.pi / (2 * steps)))
+    np.testing.assert_allclose(float(E.discrete_geodesic_minimum(steps)), want, rtol=1e-9, atol=0)
+    assert want < PI2
+    # sin^2 on the uniform grid has equal steps in theta and in gamma = t.
+    np.testing.assert_allclose(float(E.discrete_geodesic_energy(Sine2(), None, steps)), want,
+                               rtol=1e-12, atol=0)
+    assert Identity() is not None
+
+
+def test_discrete_energy_rejects_zero_steps():
+    with pytest.raises(ValueError, match="steps"):
+        E.discrete_geodesic_energy(Sine2(), None, 0)
