@@ -70,7 +70,7 @@ def test_betainc_grid_corners_and_endpoints():
     b = np.array([0.05, 20.0, 0.05, 20.0, 1.0, 0.5])
     for t in (0.0, 1.0, 1e-300, 0.5, 1.0 - 2.0**-53):
         got = np.asarray(_betainc_jit(a, b, np.full_like(a, t)))
-        want = [float(mpmath.betainc(x, y, 0, mpmath.mpf(t), regularized=True)) for x, y in zip(a, b)]
+        want = [float(mpmath.betainc(x, y, 0, mpmath.mpf(t), regularized=True)) for x, y in zip(a, b, strict=True)]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
