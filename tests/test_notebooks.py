@@ -7,7 +7,11 @@ import sys
 
 import pytest
 
-NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
+# 04_code_lines.py runs in tests/test_code_cli.py, with assertions on what it prints and saves;
+# running it twice would cost a minute of the default suite.
+_OWN_TEST = {"04_code_lines.py"}
+NOTEBOOKS = sorted(p for p in (pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.py")
+                   if p.name not in _OWN_TEST)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
