@@ -12,30 +12,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+from ._cli_args import integer, number
 
 
 def register(subparsers) -> None:
@@ -51,12 +32,12 @@ def register(subparsers) -> None:
 
     t = sub.add_parser("train", help="train the denoiser (about 25 minutes on 2 shared CPU cores)")
     t.add_argument("--out", default="runs/code", help="run folder (checkpoint.npz, log.jsonl)")
-    t.add_argument("--steps", type=_positive_int, default=None, help="optimizer steps")
-    t.add_argument("--batch-size", type=_positive_int, default=None, help="lines per step (even)")
+    t.add_argument("--steps", type=integer("--steps"), default=None, help="optimizer steps")
+    t.add_argument("--batch-size", type=integer("--batch-size"), default=None, help="lines per step (even)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate")
     t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--layers", type=_positive_int, default=None)
-    t.add_argument("--width", type=_positive_int, default=None, help="d_model (d_ff = 4 x width)")
+    t.add_argument("--layers", type=integer("--layers"), default=None)
+    t.add_argument("--width", type=integer("--width"), default=None, help="d_model (d_ff = 4 x width)")
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     t.add_argument("--export", default=None, help="also write the optimizer-free checkpoint here")
     t.add_argument("--no-progress", action="store_true")
@@ -65,16 +46,16 @@ def register(subparsers) -> None:
 
     e = sub.add_parser("eval", help="sample with one schedule and step count; print the metrics")
     e.add_argument("--alpha", required=True, help="mask schedule: linear, sin, sin2, beta:A,B, ...")
-    e.add_argument("--steps", type=_positive_int, required=True, help="sampling steps K")
+    e.add_argument("--steps", type=integer("--steps"), required=True, help="sampling steps K")
     e.add_argument("--task", choices=("unconditional", "completion"), default="unconditional")
     e.add_argument("--sampler", choices=("count", "stochastic"), default="count")
     e.add_argument("--order", choices=("confidence", "random"), default="confidence")
-    e.add_argument("--block-length", type=_positive_int, default=None,
+    e.add_argument("--block-length", type=integer("--block-length"), default=None,
                    help="semi-autoregressive blocks (default: none)")
-    e.add_argument("--temperature", type=_nonneg_float, default=None,
+    e.add_argument("--temperature", type=number("--temperature"), default=None,
                    help="default: 1 for unconditional generation, 0 for completion")
     e.add_argument("--split", choices=("tune", "test"), default="test")
-    e.add_argument("--samples", type=_positive_int, default=256)
+    e.add_argument("--samples", type=integer("--samples"), default=256)
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--checkpoint", default=None, help="default: the shipped checkpoint")
     e.add_argument("--show", type=int, default=5, help="print this many samples")
@@ -85,14 +66,14 @@ def register(subparsers) -> None:
     b.add_argument("--out", default=None, help="folder for table.md, table.png, table.json")
     b.add_argument("--json", action="store_true", help="print the JSON on stdout")
     b.add_argument("--task", choices=("unconditional", "completion", "both"), default="both")
-    b.add_argument("--samples", type=_positive_int, default=None, help="samples per cell")
+    b.add_argument("--samples", type=integer("--samples"), default=None, help="samples per cell")
     b.add_argument("--steps-list", default=None, help="comma-separated K values (default 4,8,16,32,64)")
-    b.add_argument("--tune-steps", type=_positive_int, default=None, help="K at which to tune (default 8)")
-    b.add_argument("--tune-small", type=_positive_int, default=None, help="samples per grid point, stage 1")
-    b.add_argument("--tune-large", type=_positive_int, default=None, help="samples per candidate, stage 2")
-    b.add_argument("--shortlist", type=_positive_int, default=None, help="grid points kept for stage 2")
+    b.add_argument("--tune-steps", type=integer("--tune-steps"), default=None, help="K at which to tune (default 8)")
+    b.add_argument("--tune-small", type=integer("--tune-small"), default=None, help="samples per grid point, stage 1")
+    b.add_argument("--tune-large", type=integer("--tune-large"), default=None, help="samples per candidate, stage 2")
+    b.add_argument("--shortlist", type=integer("--shortlist"), default=None, help="grid points kept for stage 2")
     b.add_argument("--no-tune", action="store_true", help="leave out the tuned row")
-    b.add_argument("--block-length", type=_positive_int, default=None,
+    b.add_argument("--block-length", type=integer("--block-length"), default=None,
                    help="semi-autoregressive blocks for the count sampler (default: none)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--checkpoint", default=None)

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 
+from ._cli_args import finite_or_none, integer
+
 __all__ = ["register", "energy_report"]
-
-
-def _positive_int(name):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {value}")
-        return value
-
-    return parse
 
 
 def register(sub) -> None:
@@ -34,8 +22,8 @@ def register(sub) -> None:
     p.add_argument("--alpha", required=True, help="mask schedule: linear, sin, sin2, poly:P, "
                    "cosine, loglinear, beta:A,B")
     p.add_argument("--gamma", default="t", help="interpolation schedule: t or beta:A,B (default t)")
-    p.add_argument("--n", type=_positive_int("n"), default=2, help="sequence length (default 2)")
-    p.add_argument("--d", type=_positive_int("d"), default=2, help="vocabulary size (default 2)")
+    p.add_argument("--n", type=integer("n"), default=2, help="sequence length (default 2)")
+    p.add_argument("--d", type=integer("d"), default=2, help="vocabulary size (default 2)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=_cmd_energy)
 
@@ -47,13 +35,9 @@ def register(sub) -> None:
     )
     t.add_argument("--json", action="store_true", help="one JSON object on stdout")
     t.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
-    t.add_argument("--cases", type=_positive_int("cases"), default=6,
+    t.add_argument("--cases", type=integer("cases"), default=6,
                    help="random cases per statement (default 6)")
     t.set_defaults(func=_cmd_theorems)
-
-
-def _finite_or_none(x: float):
-    return float(x) if math.isfinite(x) else None
 
 
 def energy_report(alpha_spec: str, gamma_spec: str = "t", n: int = 2, d: int = 2) -> dict:
@@ -77,11 +61,11 @@ def energy_report(alpha_spec: str, gamma_spec: str = "t", n: int = 2, d: int = 2
         "gamma": gamma.spec,
         "n": n,
         "d": d,
-        "reduced": _finite_or_none(e),
-        "kinetic": _finite_or_none(consts.kinetic * e),
-        "conditional": _finite_or_none(consts.conditional * e),
-        "geodesic": _finite_or_none(consts.geodesic * e),
-        "reduced_error": _finite_or_none(float(res.error)),
+        "reduced": finite_or_none(e),
+        "kinetic": finite_or_none(consts.kinetic * e),
+        "conditional": finite_or_none(consts.conditional * e),
+        "geodesic": finite_or_none(consts.geodesic * e),
+        "reduced_error": finite_or_none(float(res.error)),
         "minimum": {
             "reduced": emin,
             "kinetic": consts.kinetic * emin,

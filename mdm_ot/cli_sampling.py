@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 
+from ._cli_args import finite_or_none, integer
+
 __all__ = ["register", "toy_report", "transfer_tokens_report"]
 
 _ALPHA_HELP = "mask schedule: linear, sin, sin2, poly:P, cosine, loglinear, beta:A,B"
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
 def register(sub) -> None:
@@ -29,7 +23,7 @@ def register(sub) -> None:
         "with two or three a's).",
     )
     t.add_argument("--target", required=True, help="modes or middle")
-    t.add_argument("--steps", type=_int, required=True, help="number of sampling steps K >= 1")
+    t.add_argument("--steps", type=integer("--steps", None), required=True, help="number of sampling steps K >= 1")
     t.add_argument("--alpha", required=True, help=_ALPHA_HELP)
     t.add_argument("--sampler", required=True, choices=("stochastic", "count"),
                    help="stochastic (ancestral) steps or count steps (LLaDA)")
@@ -49,16 +43,12 @@ def register(sub) -> None:
         "per block with --block-length.",
     )
     c.add_argument("--alpha", required=True, help=_ALPHA_HELP)
-    c.add_argument("--length", type=_int, required=True, help="number of masked positions L >= 1")
-    c.add_argument("--steps", type=_int, required=True, help="number of steps K >= 1 (over all blocks)")
-    c.add_argument("--block-length", type=_int, default=None,
+    c.add_argument("--length", type=integer("--length", None), required=True, help="number of masked positions L >= 1")
+    c.add_argument("--steps", type=integer("--steps", None), required=True, help="number of steps K >= 1 (over all blocks)")
+    c.add_argument("--block-length", type=integer("--block-length", None), default=None,
                    help="semi-autoregressive block length B (divides L; K divisible by L / B)")
     c.add_argument("--json", action="store_true", help="one JSON object on stdout")
     c.set_defaults(func=_cmd_transfer_tokens)
-
-
-def _finite_or_none(x: float):
-    return float(x) if math.isfinite(x) else None
 
 
 def toy_report(target: str, steps: int, alpha: str, sampler: str, order: str = "random",
@@ -99,8 +89,8 @@ def toy_report(target: str, steps: int, alpha: str, sampler: str, order: str = "
         "temperature": temperature,
         "probabilities": {s: float(v) for s, v in zip(toy_sentences(), p, strict=True)},
         "target_probabilities": {s: float(v) for s, v in zip(toy_sentences(), q.ravel(), strict=True)},
-        "kl_data_to_model": _finite_or_none(float(dv.kl_data_to_model)),
-        "kl_model_to_data": _finite_or_none(float(dv.kl_model_to_data)),
+        "kl_data_to_model": finite_or_none(float(dv.kl_data_to_model)),
+        "kl_model_to_data": finite_or_none(float(dv.kl_model_to_data)),
         "tv": float(dv.tv),
     }
     if sampler == "count":

@@ -3,40 +3,15 @@ schedule's token counts for a LLaDA-style sampler."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 
+from ._cli_args import finite_or_none, integer, number
+
 __all__ = ["register", "tune_report", "export_report"]
 
 _ALPHA_HELP = "mask schedule: linear, sin, sin2, poly:P, cosine, loglinear, beta:A,B"
-
-
-def _int(name, lo=1):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {value}")
-        return value
-
-    return parse
-
-
-def _positive_float(name):
-    def parse(text):
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number > 0, got {text!r}") from None
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"{name} must be a number > 0, got {text!r}")
-        return value
-
-    return parse
 
 
 def register(sub) -> None:
@@ -52,7 +27,7 @@ def register(sub) -> None:
         "markov:n=N,init=P1/../Pd,trans=P11/../Pdd, npy:FILE, energy[:GAMMA], discrete-energy[:GAMMA].",
     )
     t.add_argument("--target", required=True, help="modes, middle, markov:..., npy:FILE, energy[:GAMMA], discrete-energy[:GAMMA]")
-    t.add_argument("--steps", type=_int("--steps"), required=True, help="number of sampling steps K >= 1")
+    t.add_argument("--steps", type=integer("--steps"), required=True, help="number of sampling steps K >= 1")
     t.add_argument("--sampler", default="stochastic", choices=("stochastic", "count"),
                    help="stochastic (ancestral) or count (LLaDA) steps (default stochastic)")
     t.add_argument("--order", default="random", choices=("random", "confidence"),
@@ -64,20 +39,20 @@ def register(sub) -> None:
     t.add_argument("--grid", default="paper",
                    help="paper (a, b in 0.1..1.0, default), fine (0.05..2.0 step 0.05), or A0:A1:N,B0:B1:N")
     t.add_argument("--method", default="grid", choices=("grid", "two-stage", "gradient"), help="default grid")
-    t.add_argument("--coarse-size", type=_int("--coarse-size"), default=64,
+    t.add_argument("--coarse-size", type=integer("--coarse-size"), default=64,
                    help="two-stage: samples per schedule in the coarse pass (default 64)")
-    t.add_argument("--fine-size", type=_int("--fine-size"), default=1024,
+    t.add_argument("--fine-size", type=integer("--fine-size"), default=1024,
                    help="two-stage: samples per schedule on the shortlist (default 1024)")
-    t.add_argument("--top-k", type=_int("--top-k"), default=10, help="two-stage: shortlist size (default 10)")
-    t.add_argument("--iterations", type=_int("--iterations"), default=100,
+    t.add_argument("--top-k", type=integer("--top-k"), default=10, help="two-stage: shortlist size (default 10)")
+    t.add_argument("--iterations", type=integer("--iterations"), default=100,
                    help="gradient: evaluations per start (default 100)")
-    t.add_argument("--learning-rate", type=_positive_float("--learning-rate"), default=0.1,
+    t.add_argument("--learning-rate", type=number("--learning-rate", strict=True), default=0.1,
                    help="gradient: Adam step size in log-parameter space (default 0.1)")
-    t.add_argument("--restarts", type=_int("--restarts", 0), default=0, help="gradient: extra random starts (default 0)")
+    t.add_argument("--restarts", type=integer("--restarts", 0), default=0, help="gradient: extra random starts (default 0)")
     t.add_argument("--free-form", action="store_true",
                    help="also tune a free-form schedule on the K-step grid (differentiable objectives), "
                    "to see how far the best Beta schedule is from the best of any shape")
-    t.add_argument("--seed", type=_int("--seed", 0), default=0, help="seed of subsets and restarts (default 0)")
+    t.add_argument("--seed", type=integer("--seed", 0), default=0, help="seed of subsets and restarts (default 0)")
     t.add_argument("--json", action="store_true", help="one JSON object on stdout")
     t.add_argument("--plot", metavar="FILE.png", default=None,
                    help="save a heatmap of the objective over (a, b) with the best point marked")
@@ -94,9 +69,9 @@ def register(sub) -> None:
         "get_num_transfer_tokens for block b (docs/export_llada.md).",
     )
     e.add_argument("--alpha", required=True, help=_ALPHA_HELP)
-    e.add_argument("--length", type=_int("--length"), required=True, help="generation length L >= 1")
-    e.add_argument("--steps", type=_int("--steps"), required=True, help="total number of steps K >= 1 (over all blocks)")
-    e.add_argument("--block-length", type=_int("--block-length"), default=None,
+    e.add_argument("--length", type=integer("--length"), required=True, help="generation length L >= 1")
+    e.add_argument("--steps", type=integer("--steps"), required=True, help="total number of steps K >= 1 (over all blocks)")
+    e.add_argument("--block-length", type=integer("--block-length"), default=None,
                    help="block length B (divides L; K divisible by L / B); default L (one block)")
     e.add_argument("--format", default="json", choices=("json", "npy"), help="default json")
     e.add_argument("--out", default=None, metavar="FILE", help="output file (json: default stdout)")
@@ -104,11 +79,6 @@ def register(sub) -> None:
 
 
 # ----------------------------------------------------------------------------- tune
-
-
-def _number(x):
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def tune_report(target: str, steps: int, *, sampler: str = "stochastic", order: str = "random",
@@ -159,7 +129,7 @@ def tune_report(target: str, steps: int, *, sampler: str = "stochastic", order: 
         out["free_form"] = {
             "alpha": [float(x) for x in ff.best_params],
             "time_grid": ff.settings["time_grid"],
-            "value": _number(ff.best_value),
+            "value": finite_or_none(ff.best_value),
             "num_evaluations": ff.num_evaluations,
             "beta_best_value": beta_best,
             "gap_beta_minus_free": None if beta_best is None or not math.isfinite(ff.best_value)

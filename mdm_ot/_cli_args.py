@@ -1,0 +1,45 @@
+"""Argument types shared by the ``mdm-ot`` subcommands (one wording for every bad value)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def integer(name: str, lo: int | None = 1):
+    """An argparse ``type=``: an integer ``>= lo`` (any integer when ``lo`` is None)."""
+    bound = "" if lo is None else f" >= {lo}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer{bound}, got {text!r}") from None
+        if lo is not None and value < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer{bound}, got {value}")
+        return value
+
+    return parse
+
+
+def number(name: str, lo: float = 0.0, *, strict: bool = False):
+    """An argparse ``type=``: a finite number ``>= lo`` (``> lo`` when ``strict``)."""
+    bound = f"> {lo:g}" if strict else f">= {lo:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}") from None
+        ok = math.isfinite(value) and (value > lo if strict else value >= lo)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}")
+        return value
+
+    return parse
+
+
+def finite_or_none(x) -> float | None:
+    """``float(x)``, or None where it is not finite (JSON has no inf or NaN)."""
+    x = float(x)
+    return x if math.isfinite(x) else None
