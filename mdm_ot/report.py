@@ -23,6 +23,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -236,8 +237,16 @@ def _section_toy(out, quick):
 
 def _section_tuning(out, quick):
     from .toy import toy_target
-    from .tuning import (ExactDivergence, grid_search, make_objective, padded_grid, parse_grid,
-                         plot_grid, tune_beta, tune_free_form)
+    from .tuning import (
+        ExactDivergence,
+        grid_search,
+        make_objective,
+        padded_grid,
+        parse_grid,
+        plot_grid,
+        tune_beta,
+        tune_free_form,
+    )
 
     budgets = (2, 3) if quick else (2, 3, 4, 8)
     kmax = max(budgets)
@@ -299,16 +308,17 @@ def _antibody_section(out):
 
 
 def _code_section(out):
-    """The code-line model's table from the shipped checkpoint."""
+    """The code-line model's table (default sizes) from the shipped checkpoint, in ``out/code``."""
     from .code import table as code_table
 
     md = ["### Code-line model trained by this project", ""]
-    section = getattr(code_table, "report_section", None)
-    if section is None:
-        md += ["Not available in this build: `mdm_ot.code.table.report_section` is missing.", ""]
-        return {"available": False}, md
-    res, lines = section(out)
-    return res, md + lines
+    result = code_table.run_table(progress=False)
+    paths = code_table.write_outputs(result, Path(out) / "code")
+    md += ["The shipped checkpoint, the default sizes of `mdm-ot code table` "
+           f"({result['settings']['samples']} samples per cell; more with "
+           "`mdm-ot code table --samples N`).", "",
+           code_table.to_markdown(result), "", "![code table](code/table.png)", ""]
+    return {"available": True, "files": {k: str(v) for k, v in paths.items()}}, md
 
 
 def _section_full_tables(out):

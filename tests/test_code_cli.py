@@ -132,3 +132,22 @@ def test_notebook_runs_in_small_mode(tmp_path):
     assert "linear vs tuned" in proc.stdout
     for name in ("table.png", "code_schedules.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@OTHER_STDLIB
+def test_full_report_section_writes_the_code_table(tmp_path, monkeypatch):
+    # `reproduce --full` calls the table with its default sizes; shrink them so the wiring runs fast
+    from mdm_ot import report
+    from mdm_ot.code import table
+
+    real = table.run_table
+    monkeypatch.setattr(
+        table, "run_table",
+        lambda **kw: real(task="unconditional", samples=2, steps_list=(2,), tune=False, progress=False),
+    )
+    res, md = report._code_section(str(tmp_path))
+    assert res["available"] is True
+    assert (tmp_path / "code" / "table.md").is_file() and (tmp_path / "code" / "table.png").is_file()
+    text = "\n".join(md)
+    assert "2 samples per cell" in text and "![code table](code/table.png)" in text
+    assert (tmp_path / "code" / "table.md").read_text().strip() in text

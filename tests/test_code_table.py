@@ -100,6 +100,8 @@ def test_tiny_table_end_to_end(tmp_path):
     paths = TB.write_outputs(result, tmp_path)
     md = paths["markdown"].read_text()
     assert "| linear |" in md and "tuned beta:" in md and "K=2" in md and "Kendall" in md
+    assert "| same K |" in md and set(result["comparison"]) == {"unconditional", "completion"}
+    assert set(result["comparison"]["completion"]["count"]["same_k"]) == {"2"}
     assert json.loads(paths["json"].read_text())["settings"]["steps"] == [2]
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
@@ -131,3 +133,29 @@ def test_block_length_checks():
     with pytest.raises(ValueError, match="divide"):
         TB.run_table(task="unconditional", block_length=24, params_config=(None, TINY, {}),
                      data=_small_data(), progress=False)
+
+
+def _fake_result():
+    # two rows, two samplers, K = 2, 4, 8; main metric (mean, se) chosen by hand
+    def row(spec, values):
+        return {"spec": spec, "cells": {str(k): {"valid_distinct": v} for k, v in values.items()}}
+
+    rows = {
+        "linear": row("linear", {2: (0.2, 0.03), 4: (0.5, 0.04), 8: (0.6, 0.04)}),
+        "tuned beta:0.9,0.3": row("beta:0.9,0.3", {2: (0.3, 0.04), 4: (0.55, 0.03), 8: (0.6, 0.05)}),
+    }
+    return {"settings": {"steps": [2, 4, 8], "main_metric": {"unconditional": "valid_distinct"}},
+            "results": {"unconditional": {"count": rows, "stochastic": {"linear": rows["linear"]}}}}
+
+
+def test_compare_with_linear_same_k_and_half_steps():
+    comp = TB.compare_with_linear(_fake_result())
+    assert set(comp) == {"unconditional"} and set(comp["unconditional"]) == {"count"}  # no tuned row: left out
+    c = comp["unconditional"]["count"]
+    assert c["tuned"] == "tuned beta:0.9,0.3" and c["reference"] == "linear"
+    np.testing.assert_allclose(c["same_k"]["2"], [0.1, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(c["same_k"]["8"], [0.0, np.hypot(0.05, 0.04)], atol=1e-15)
+    # tuned at K against linear at 2K: 0.3 - 0.5 at K=2, 0.55 - 0.6 at K=4; no 16 column for K=8
+    assert set(c["half_steps"]) == {"2", "4"}
+    np.testing.assert_allclose(c["half_steps"]["2"], [-0.2, np.hypot(0.04, 0.04)], rtol=1e-12)
+    np.testing.assert_allclose(c["half_steps"]["4"], [-0.05, np.hypot(0.03, 0.04)], rtol=1e-12)

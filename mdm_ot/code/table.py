@@ -261,7 +261,7 @@ def run_table(
     bar.close()
     need_ref = max(sizes.samples, 2)
     reference = ev.reference_metrics(data, "test", need_ref, seed)
-    return {
+    result = {
         "settings": {
             "tasks": list(tasks), "steps": list(steps_list), "baselines": list(baselines), "tune": tune,
             "tune_steps": tune_steps, "grid": list(grid), "seed": seed, **dataclasses.asdict(sizes),
@@ -285,6 +285,44 @@ def run_table(
         },
         "seconds": time.perf_counter() - t_start,
     }
+    result["comparison"] = compare_with_linear(result)
+    return result
+
+
+def compare_with_linear(result: dict, reference: str = "linear") -> dict:
+    """The tuned row against the reference row, per task and sampler (answers "half the steps?").
+
+    For every K of the table: ``same_k`` = tuned(K) - reference(K) and, where 2K is also a
+    column, ``half_steps`` = tuned(K) - reference(2K), each as ``[difference, standard error]``
+    in the task's main metric. The standard error treats the two cells as independent; the
+    cells share seeds and prompts (common random numbers), which correlates them positively,
+    so it overstates the difference's true standard error (conservative).
+
+    Returns:
+        ``{task: {sampler: {"tuned": name, "reference": name, "same_k": {K: [d, se]},
+        "half_steps": {K: [d, se]}}}}``; empty where the table has no tuned row.
+    """
+    s = result["settings"]
+    steps = [int(k) for k in s["steps"]]
+    out: dict = {}
+    for task, per_sampler in result["results"].items():
+        metric = s["main_metric"][task]
+        for sampler, rows in per_sampler.items():
+            tuned = [n for n in rows if n.startswith("tuned")]
+            if not tuned or reference not in rows:
+                continue
+            t_cells, r_cells = rows[tuned[0]]["cells"], rows[reference]["cells"]
+
+            def diff(k_t, k_r, t_cells=t_cells, r_cells=r_cells, metric=metric):
+                (mt, et), (mr, er) = t_cells[str(k_t)][metric], r_cells[str(k_r)][metric]
+                return [mt - mr, math.hypot(et, er)]
+
+            out.setdefault(task, {})[sampler] = {
+                "tuned": tuned[0], "reference": reference, "metric": metric,
+                "same_k": {str(k): diff(k, k) for k in steps},
+                "half_steps": {str(k): diff(k, 2 * k) for k in steps if 2 * k in steps},
+            }
+    return out
 
 
 # ---------------------------------------------------------------------------- outputs
@@ -338,6 +376,19 @@ def to_markdown(result: dict) -> str:
                 cells = [row["cells"][str(k)] for k in s["steps"]]
                 out.append(f"| {name} | " + " | ".join(
                     f"{c['validity'][0]:.2f} / {c['distinct'][0]:.2f} / {c['length'][0]:.0f}" for c in cells) + " |")
+            out.append("")
+        comp = compare_with_linear(result).get(task, {})
+        for sampler, c in comp.items():
+            out.append(f"{c['tuned']} minus {c['reference']} ({task}, {sampler}; difference ± standard error, "
+                       "conservative): at the same K, and at K against the reference at 2K (half the steps):")
+            out.append("")
+            out.append("| | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+            out.append("|---|" + "---|" * len(s["steps"]))
+            out.append("| same K | " + " | ".join(f"{c['same_k'][str(k)][0]:+.3f} ± {c['same_k'][str(k)][1]:.3f}"
+                                               for k in s["steps"]) + " |")
+            out.append("| K vs 2K | " + " | ".join(
+                f"{c['half_steps'][str(k)][0]:+.3f} ± {c['half_steps'][str(k)][1]:.3f}" if str(k) in c["half_steps"]
+                else "" for k in s["steps"]) + " |")
             out.append("")
         if task in result.get("tuning", {}):
             tu = result["tuning"][task]

@@ -106,10 +106,12 @@ class TrainConfig:
 DEFAULT_MODEL = ModelConfig(num_layers=3, d_model=64, num_heads=4, d_ff=256, conv_kernel=5)
 """The shipped checkpoint's network (about 0.17 M parameters)."""
 DEFAULT_TRAIN = TrainConfig(
-    steps=4500, batch_size=32, peak_lr=6e-3, warmup_steps=50, eval_every=500,
+    steps=7000, batch_size=32, peak_lr=6e-3, warmup_steps=50, eval_every=500,
     eval_examples=512, checkpoint_every=500,
 )
-"""The shipped checkpoint's training settings (23.5 minutes measured on 2 shared CPU cores)."""
+"""The shipped checkpoint's training settings (``mdm-ot code train`` with no options:
+1441 s = 24 minutes measured on this project's 2-core CPU machine; held-out 2.91
+bits/char unconditional, 2.84 completion)."""
 
 
 # ------------------------------------------------------------------------ the objective
