@@ -288,6 +288,14 @@ def _section_tuning(out, quick):
     return res, md
 
 
+def _nested(markdown: str) -> str:
+    """A standalone table document as a subsection: its title in bold, its headings moved
+    below the report's ``###`` level (one H1 per report)."""
+    lines = [f"**{ln[2:]}**" if ln.startswith("# ") else "##" + ln if ln.startswith("##") else ln
+             for ln in markdown.split("\n")]
+    return "\n".join(lines).strip("\n")
+
+
 def _antibody_section(out):
     """The AntiBERTy table (CPU-sized config) if the weights are cached, else how to get them."""
     from .antibody import fetch, table
@@ -303,7 +311,7 @@ def _antibody_section(out):
     paths = table.write(result, out, stem="antibody_table")
     md += ["CPU-sized configuration (`table.SMALL`: 4 test sequences, K = 2 and 4); the full "
            "table is `mdm-ot antibody table --out DIR` (an accelerator job).", "",
-           table.to_markdown(result), "", f"![antibody]({os.path.basename(paths['png'])})", ""]
+           _nested(table.to_markdown(result)), "", f"![antibody]({os.path.basename(paths['png'])})", ""]
     return {"available": True, "files": paths}, md
 
 
@@ -317,7 +325,7 @@ def _code_section(out):
     md += ["The shipped checkpoint, the default sizes of `mdm-ot code table` "
            f"({result['settings']['samples']} samples per cell; more with "
            "`mdm-ot code table --samples N`).", "",
-           code_table.to_markdown(result), "", "![code table](code/table.png)", ""]
+           _nested(code_table.to_markdown(result)), "", "![code table](code/table.png)", ""]
     return {"available": True, "files": {k: str(v) for k, v in paths.items()}}, md
 
 

@@ -150,4 +150,8 @@ def test_full_report_section_writes_the_code_table(tmp_path, monkeypatch):
     assert (tmp_path / "code" / "table.md").is_file() and (tmp_path / "code" / "table.png").is_file()
     text = "\n".join(md)
     assert "2 samples per cell" in text and "![code table](code/table.png)" in text
-    assert (tmp_path / "code" / "table.md").read_text().strip() in text
+    table_md = (tmp_path / "code" / "table.md").read_text()
+    assert "\n# " not in "\n" + text and "**Code-line model: schedules x steps**" in text  # one H1 per report
+    assert "#### unconditional: valid_distinct, count sampler" in text and "## unconditional" in table_md
+    rows = [ln for ln in table_md.splitlines() if ln.startswith("| linear |")]
+    assert rows and all(r in text for r in rows)
