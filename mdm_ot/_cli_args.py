@@ -6,17 +6,16 @@ import argparse
 import math
 
 
-def integer(name: str, lo: int | None = 1):
-    """An argparse ``type=``: an integer ``>= lo`` (any integer when ``lo`` is None)."""
-    bound = "" if lo is None else f" >= {lo}"
+def integer(name: str, lo: int = 1):
+    """An argparse ``type=``: an integer ``>= lo``."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer{bound}, got {text!r}") from None
-        if lo is not None and value < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer{bound}, got {value}")
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {text!r}") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {value}")
         return value
 
     return parse

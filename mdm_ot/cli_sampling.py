@@ -23,7 +23,7 @@ def register(sub) -> None:
         "with two or three a's).",
     )
     t.add_argument("--target", required=True, help="modes or middle")
-    t.add_argument("--steps", type=integer("--steps", None), required=True, help="number of sampling steps K >= 1")
+    t.add_argument("--steps", type=integer("--steps"), required=True, help="number of sampling steps K >= 1")
     t.add_argument("--alpha", required=True, help=_ALPHA_HELP)
     t.add_argument("--sampler", required=True, choices=("stochastic", "count"),
                    help="stochastic (ancestral) steps or count steps (LLaDA)")
@@ -43,9 +43,9 @@ def register(sub) -> None:
         "per block with --block-length.",
     )
     c.add_argument("--alpha", required=True, help=_ALPHA_HELP)
-    c.add_argument("--length", type=integer("--length", None), required=True, help="number of masked positions L >= 1")
-    c.add_argument("--steps", type=integer("--steps", None), required=True, help="number of steps K >= 1 (over all blocks)")
-    c.add_argument("--block-length", type=integer("--block-length", None), default=None,
+    c.add_argument("--length", type=integer("--length"), required=True, help="number of masked positions L >= 1")
+    c.add_argument("--steps", type=integer("--steps"), required=True, help="number of steps K >= 1 (over all blocks)")
+    c.add_argument("--block-length", type=integer("--block-length"), default=None,
                    help="semi-autoregressive block length B (divides L; K divisible by L / B)")
     c.add_argument("--json", action="store_true", help="one JSON object on stdout")
     c.set_defaults(func=_cmd_transfer_tokens)

@@ -113,11 +113,11 @@ def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
 
 
-def distinct_fraction(lines: Sequence[str]) -> tuple[float, float]:
-    """Distinct lines / lines, and its jackknife standard error.
+def _distinct_jackknife(lines: Sequence[str], counted) -> tuple[float, float]:
+    """(Number of distinct lines ``s`` with ``counted(s)``) / lines, and its jackknife SE.
 
-    Leaving out line i lowers the distinct count by one exactly when line i is unique, so
-    the n leave-one-out values take two forms and the jackknife is computed in closed form.
+    Leaving out line i lowers the count by one exactly when line i is counted and unique,
+    so the n leave-one-out values take two forms and the jackknife has a closed form.
     """
     n = len(lines)
     if n == 0:
@@ -125,37 +125,29 @@ def distinct_fraction(lines: Sequence[str]) -> tuple[float, float]:
     counts: dict[str, int] = {}
     for s in lines:
         counts[s] = counts.get(s, 0) + 1
-    d = len(counts)
-    frac = d / n
-    if n < 2:
-        return frac, float("nan")
-    loo = np.where(np.array([counts[s] == 1 for s in lines]), (d - 1) / (n - 1), d / (n - 1))
-    se = math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2))
-    return frac, float(se)
-
-
-def valid_distinct_fraction(lines: Sequence[str]) -> tuple[float, float]:
-    """Distinct *valid* lines / lines, and its jackknife standard error.
-
-    The unconditional task's main metric: validity alone is maximised by repeating one
-    short valid line ("else:"), which low-confidence decoding does; this counts each valid
-    line once. Leaving out line i lowers the count by one exactly when line i is valid and
-    unique, so the jackknife has a closed form (as :func:`distinct_fraction`).
-    """
-    n = len(lines)
-    if n == 0:
-        return float("nan"), float("nan")
-    counts: dict[str, int] = {}
-    for s in lines:
-        counts[s] = counts.get(s, 0) + 1
-    valid = {s for s in counts if is_valid_line(s)}
-    d = len(valid)
+    kept = {s for s in counts if counted(s)}
+    d = len(kept)
     if n < 2:
         return d / n, float("nan")
-    drop = np.array([s in valid and counts[s] == 1 for s in lines])
+    drop = np.array([s in kept and counts[s] == 1 for s in lines])
     loo = np.where(drop, (d - 1) / (n - 1), d / (n - 1))
     se = math.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2))
     return d / n, float(se)
+
+
+def distinct_fraction(lines: Sequence[str]) -> tuple[float, float]:
+    """Distinct lines / lines, and its jackknife standard error (closed form)."""
+    return _distinct_jackknife(lines, lambda s: True)
+
+
+def valid_distinct_fraction(lines: Sequence[str]) -> tuple[float, float]:
+    """Distinct *valid* lines / lines, and its jackknife standard error (closed form).
+
+    The unconditional task's main metric: validity alone is maximised by repeating one
+    short valid line ("else:"), which low-confidence decoding does; this counts each valid
+    line once.
+    """
+    return _distinct_jackknife(lines, is_valid_line)
 
 
 def similarity(generated: str, reference: str) -> float:

@@ -377,7 +377,7 @@ def to_markdown(result: dict) -> str:
                 out.append(f"| {name} | " + " | ".join(
                     f"{c['validity'][0]:.2f} / {c['distinct'][0]:.2f} / {c['length'][0]:.0f}" for c in cells) + " |")
             out.append("")
-        comp = compare_with_linear(result).get(task, {})
+        comp = (result.get("comparison") or compare_with_linear(result)).get(task, {})
         for sampler, c in comp.items():
             out.append(f"{c['tuned']} minus {c['reference']} ({task}, {sampler}; difference ± standard error, "
                        "conservative): at the same K, and at K against the reference at 2K (half the steps):")
