@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from ._pytree import register_dataclass
+
 __all__ = [
     "MarkovOracle",
     "TableOracle",
@@ -175,7 +177,7 @@ def _check_table(q) -> None:
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass, data_fields=["q", "cond"], meta_fields=[]
+    register_dataclass, data_fields=["q", "cond"], meta_fields=[]
 )
 @dataclasses.dataclass(frozen=True, eq=False)
 class TableOracle:
@@ -322,7 +324,7 @@ def markov_conditionals(init: ArrayLike, trans: ArrayLike, z: ArrayLike, *, meth
 
 
 @functools.partial(
-    jax.tree_util.register_dataclass, data_fields=["init", "trans"], meta_fields=[]
+    register_dataclass, data_fields=["init", "trans"], meta_fields=[]
 )
 @dataclasses.dataclass(frozen=True, eq=False)
 class MarkovOracle:

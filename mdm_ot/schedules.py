@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from . import _betainc
+from ._pytree import register_dataclass
 
 __all__ = [
     "MaskSchedule",
@@ -62,7 +63,7 @@ def _pytree(cls=None, *, data=(), meta=()):
 
     def wrap(c):
         c = dataclasses.dataclass(frozen=True, eq=False)(c)
-        return jax.tree_util.register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
+        return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
 
     return wrap if cls is None else wrap(cls)
 

@@ -66,6 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from ._pytree import register_dataclass
 from .energies import discrete_geodesic_energy, reduced_energy
 from .exact import divergences, exact_output_table
 from .oracles import MarkovOracle, markov_oracle, table_oracle
@@ -131,7 +132,7 @@ _MAX_TRANSITIONS = 2_000_000
 def _pytree(data=(), meta=()):
     def wrap(c):
         c = dataclasses.dataclass(frozen=True, eq=False)(c)
-        return jax.tree_util.register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
+        return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
 
     return wrap
 

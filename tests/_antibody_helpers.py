@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mdm_ot._pytree import register_dataclass
+
 PAD_ID = 21
 
 _STORAGE_NAMES = {
@@ -126,7 +128,7 @@ def tiny_bert_state(rng, *, vocab=25, hidden=16, layers=2, inter=32, positions=4
     return s
 
 
-@jax.tree_util.register_dataclass
+@register_dataclass
 @dataclasses.dataclass(frozen=True)
 class PrevTokenDenoiser:
     """A toy 20-letter denoiser: probs_i ∝ exp(W[z_{i-1}] + B[i]) (state-dependent, cheap)."""

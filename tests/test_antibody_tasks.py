@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from _antibody_helpers import PrevTokenDenoiser
 
+from mdm_ot._pytree import register_dataclass
 from mdm_ot.antibody import data, tasks
 from mdm_ot.antibody.model import MASK_ID, PAD_ID
 from mdm_ot.schedules import beta_schedule, parse_alpha
 
 
-@jax.tree_util.register_dataclass
+@register_dataclass
 @dataclasses.dataclass(frozen=True)
 class TruthDenoiser:
     """Puts all mass on the true sequence: every sampler must recover it exactly."""

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import sampling
+from mdm_ot._pytree import register_dataclass
 from mdm_ot.oracles import table_oracle
 from mdm_ot.sampling import (
     initial_state,
@@ -46,7 +47,7 @@ def largest_remainder(x: list[float], total: int) -> list[int]:
     return fl
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["probs"], meta_fields=[])
+@functools.partial(register_dataclass, data_fields=["probs"], meta_fields=[])
 @dataclasses.dataclass(frozen=True, eq=False)
 class FixedDenoiser:
     """A denoiser that ignores z: the same per-position distribution every step. A pytree,
@@ -159,7 +160,7 @@ def test_padded_grid_repeats_nothing():
 # ----------------------------------------------------------------------------- samplers
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["weights"], meta_fields=[])
+@functools.partial(register_dataclass, data_fields=["weights"], meta_fields=[])
 @dataclasses.dataclass(frozen=True, eq=False)
 class LeftNeighbour:
     """A cheap denoiser that depends on the state: position i's distribution is row

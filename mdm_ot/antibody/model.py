@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from .._pytree import register_dataclass
 from . import fetch
 from .torchzip import load_state_dict
 
@@ -110,7 +111,7 @@ class BertConfig:
 
 def _register(cls):
     names = [f.name for f in cls.__dataclass_fields__.values()]
-    return jax.tree_util.register_dataclass(cls, data_fields=names, meta_fields=[])
+    return register_dataclass(cls, data_fields=names, meta_fields=[])
 
 
 @_register
@@ -344,7 +345,7 @@ class AntibertyDenoiser:
         return mlm_logits(self.params, tokens, attention_mask, self.config)
 
 
-jax.tree_util.register_dataclass(
+register_dataclass(
     AntibertyDenoiser, data_fields=["params"], meta_fields=["config"]
 )
 

@@ -46,6 +46,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from .. import sampling
+from .._pytree import register_dataclass
 from ..schedules import beta_schedule, parse_alpha
 from . import data
 from .model import MASK_ID, PAD_ID
@@ -119,7 +120,7 @@ def task_mask(records: Sequence[data.Germline], task: str, seed: int = 0,
 
 
 def _register(cls):
-    return jax.tree_util.register_dataclass(
+    return register_dataclass(
         cls, data_fields=["knots", "alpha", "omega"], meta_fields=[]
     )
 

@@ -56,6 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import sampling
+from .._pytree import register_dataclass
 from ..schedules import parse_alpha
 from . import data as codedata
 from .model import ModelConfig, apply
@@ -177,7 +178,7 @@ def line_metrics(lines: Sequence[str], references: Sequence[str] | None = None) 
 # ---------------------------------------------------------------------------- denoisers
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["params"], meta_fields=["config"])
+@functools.partial(register_dataclass, data_fields=["params"], meta_fields=["config"])
 @dataclasses.dataclass(frozen=True)
 class LineDenoiser:
     """``z [B, 64] -> probs [B, 64, 96]``: the network on a line alone (unconditional)."""
@@ -189,7 +190,7 @@ class LineDenoiser:
         return jax.nn.softmax(apply(self.params, z, None, config=self.config), axis=-1)
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["params"], meta_fields=["config"])
+@functools.partial(register_dataclass, data_fields=["params"], meta_fields=["config"])
 @dataclasses.dataclass(frozen=True)
 class CompletionDenoiser:
     """``z [B, 128] -> probs [B, 128, 96]``: positions 0..63 are the prompt (returned as
@@ -206,7 +207,7 @@ class CompletionDenoiser:
         return jnp.concatenate([fixed, probs], axis=1)
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["alpha", "omega"], meta_fields=["num_steps"])
+@functools.partial(register_dataclass, data_fields=["alpha", "omega"], meta_fields=["num_steps"])
 @dataclasses.dataclass(frozen=True)
 class GridSchedule:
     r"""A mask schedule given by its values on the uniform K-step grid ``t_k = k/K``.

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as st
 
+from .._pytree import register_dataclass
 from ..schedules import (
     BetaCDF,
     Cosine,
@@ -303,7 +304,7 @@ class PerturbedOptimal(MaskSchedule):
         return math.pi**2 * (1.0 + 0.5 * jnp.sum(jnp.asarray(self.eps) ** 2, axis=-1))
 
 
-jax.tree_util.register_dataclass(PerturbedOptimal, data_fields=["gamma", "eps"], meta_fields=[])
+register_dataclass(PerturbedOptimal, data_fields=["gamma", "eps"], meta_fields=[])
 
 
 @st.composite
