@@ -119,6 +119,8 @@ def _distinct_jackknife(lines: Sequence[str], counted) -> tuple[float, float]:
 
     Leaving out line i lowers the count by one exactly when line i is counted and unique,
     so the n leave-one-out values take two forms and the jackknife has a closed form.
+    When no counted line is unique, all leave-one-out values agree and the SE is 0: the
+    jackknife is degenerate there (the statistic is not smooth), not the value exact.
     """
     n = len(lines)
     if n == 0:
