@@ -73,6 +73,9 @@ def register(subparsers) -> None:
     b.add_argument("--tune-large", type=integer("--tune-large"), default=None, help="samples per candidate, stage 2")
     b.add_argument("--shortlist", type=integer("--shortlist"), default=None, help="grid points kept for stage 2")
     b.add_argument("--no-tune", action="store_true", help="leave out the tuned row")
+    b.add_argument("--baselines-compete", action="store_true",
+                   help="the hand-made schedules may win the tuning too (default: the paper's protocol, "
+                        "which picks among the grid shortlist only)")
     b.add_argument("--block-length", type=integer("--block-length"), default=None,
                    help="semi-autoregressive blocks for the count sampler (default: none)")
     b.add_argument("--seed", type=int, default=0)
@@ -162,6 +165,7 @@ def _table(args) -> int:
         tune_steps=args.tune_steps,
         tune=not args.no_tune,
         block_length=args.block_length,
+        baselines_compete=args.baselines_compete,
         seed=args.seed,
         checkpoint=args.checkpoint,
         progress=not args.no_progress,

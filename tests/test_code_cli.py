@@ -104,6 +104,26 @@ def test_cli_table_small(tmp_path, capsys):
     assert json.loads((tmp_path / "table.json").read_text())["data_fingerprint"] == out["data_fingerprint"]
 
 
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_cli_table_passes_baselines_compete(flag, monkeypatch):
+    from mdm_ot.code import table
+
+    seen = {}
+
+    def fake_run_table(**kw):
+        seen.update(kw)
+        raise _Stop
+
+    monkeypatch.setattr(table, "run_table", fake_run_table)
+    with pytest.raises(_Stop):
+        main(["code", "table", "--no-progress"] + (["--baselines-compete"] if flag else []))
+    assert seen["baselines_compete"] is flag
+
+
 @OTHER_STDLIB
 @pytest.mark.parametrize(
     "argv",

@@ -57,6 +57,23 @@ def test_two_stage_extras_are_scored_but_not_chosen():
     assert out["best"]["spec"] == "beta:0.2,0.5"
 
 
+def test_two_stage_extras_compete_when_asked():
+    def score(spec, n, stage):
+        fixed = {"sin": 10.0, "beta:0.9,0.3": 20.0}
+        return fixed[spec] if spec in fixed else float(spec.split(":")[1].split(",")[0])
+
+    kw = dict(n_small=1, n_large=1, shortlist=1)
+    out = TB.two_stage_search(score, (0.1, 0.2), (0.5,), extra=("sin",), extra_compete=True, **kw)
+    assert out["best"] == {"spec": "sin", "a": None, "b": None, "value": 10.0}
+    # a Beta baseline that wins keeps its (a, b)
+    out = TB.two_stage_search(score, (0.1, 0.2), (0.5,), extra=("sin", "beta:0.9,0.3"), extra_compete=True, **kw)
+    assert out["best"] == {"spec": "beta:0.9,0.3", "a": 0.9, "b": 0.3, "value": 20.0}
+    # a shortlist point that beats the baselines still wins
+    out = TB.two_stage_search(lambda spec, n, stage: 0.0 if spec == "sin" else 1.0, (0.1, 0.2), (0.5,),
+                              extra=("sin",), extra_compete=True, **kw)
+    assert out["best"]["spec"] == "beta:0.1,0.5"
+
+
 def _small_data():
     import argparse
     import inspect

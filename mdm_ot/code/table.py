@@ -15,11 +15,12 @@ default: the few-step regime where the schedule matters):
 1. coarse pass: every (a, b) of the paper's grid {0.1, ..., 1.0}² (``beta:a,b``, i.e.
    α = sin²(π/2 · I_t(a, b))), scored on ``tune_small`` samples of the tune split;
 2. the ``shortlist`` best points and the hand-made baselines are scored on ``tune_large``
-   fresh samples of the tune split; the best shortlist point is the tuned schedule.
+   fresh samples of the tune split; the best shortlist point is the tuned schedule (with
+   ``baselines_compete``, the best of shortlist and baselines).
 
 (Beta(½,½) is the linear schedule and Beta(1,1) is sin², Proposition 3.7, so both are grid
-points.) When ``mdm_ot.tuning`` provides ``two_stage_search`` it is used; otherwise the
-minimal implementation here (:func:`two_stage_search`).
+points.) The search is :func:`two_stage_search` here: a sampled score per spec, where
+:func:`mdm_ot.tuning.two_stage` works on a jit-compiled objective of (a, b).
 
 **Does the ranking hold on test?** The stage-2 candidates (shortlist and baselines) are
 also scored on the *test* split with the same number of samples and fresh seeds, and the
@@ -100,7 +101,8 @@ def kendall_tau_b(x, y) -> float:
     return float("nan") if denom == 0 else (conc - disc) / denom
 
 
-def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, shortlist: int, extra=()):
+def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, shortlist: int, extra=(),
+                     extra_compete: bool = False):
     """The paper's two-stage protocol (Appendix E.1), minimal version.
 
     Args:
@@ -108,7 +110,11 @@ def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, short
         grid_a, grid_b: the coarse grid's values of a and b.
         n_small, n_large: samples per point in stages 1 and 2.
         shortlist: points kept from stage 1.
-        extra: specs scored in stage 2 besides the shortlist (baselines), not eligible as best.
+        extra: specs scored in stage 2 besides the shortlist (baselines); not eligible as
+            best (the paper's protocol) unless ``extra_compete``.
+        extra_compete: let the ``extra`` specs win stage 2 too (a hand-made schedule that
+            beats every shortlist point is then the answer; its ``a``, ``b`` are None
+            unless it is a ``beta:a,b`` spec).
 
     Returns:
         dict with ``grid`` (every (a, b) and its stage-1 score), ``shortlist`` (specs),
@@ -122,8 +128,11 @@ def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, short
     order = sorted(range(len(grid)), key=lambda i: -grid[i]["value"])  # stable: ties keep grid order
     short = [grid[i]["spec"] for i in order[:shortlist]]
     stage2 = {spec: float(score(spec, n_large, 2)) for spec in list(short) + [e for e in extra if e not in short]}
-    best_spec = max(short, key=lambda s: stage2[s])
-    a, b = (float(v) for v in best_spec.split(":")[1].split(","))
+    eligible = list(stage2) if extra_compete else short
+    best_spec = max(eligible, key=lambda s: stage2[s])  # ties: the shortlist's order first
+    a = b = None
+    if best_spec.startswith("beta:"):
+        a, b = (float(v) for v in best_spec.split(":")[1].split(","))
     return {"grid": grid, "shortlist": short, "stage2": stage2,
             "best": {"spec": best_spec, "a": a, "b": b, "value": stage2[best_spec]}}
 
@@ -153,6 +162,7 @@ def run_table(
     baselines: tuple[str, ...] = BASELINES,
     grid: tuple[float, ...] = PAPER_GRID,
     block_length: int | None = None,
+    baselines_compete: bool = False,
     progress: bool = True,
 ) -> dict:
     """Compute the table (see the module docstring); returns plain JSON values.
@@ -173,6 +183,8 @@ def run_table(
         block_length: semi-autoregressive blocks for the count sampler (LLaDA's remedy for
             early end-of-sequence tokens); None: the whole line is one block. The number of
             blocks must divide every K.
+        baselines_compete: the hand-made schedules may win the tuning's second stage too
+            (the paper's protocol picks among the grid shortlist only).
         progress: tqdm progress bar.
     """
     from tqdm.auto import tqdm
@@ -226,9 +238,11 @@ def run_table(
                 return r[_metric][0]
 
             tuned = two_stage_search(score, grid, grid, n_small=sizes.tune_small, n_large=sizes.tune_large,
-                                     shortlist=sizes.shortlist, extra=baselines)
+                                     shortlist=sizes.shortlist, extra=baselines,
+                                     extra_compete=baselines_compete)
             tuning[t] = {"steps": tune_steps, "sampler": "count", "order": "confidence", "metric": metric,
-                         "block_length": block_length, "split": "tune", **tuned}
+                         "block_length": block_length, "split": "tune",
+                         "baselines_compete": baselines_compete, **tuned}
             rows_specs.append(tuned["best"]["spec"])
         per_sampler: dict = {}
         for si, (sname, sset) in enumerate(samplers.items()):
