@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["register_dataclass"]
+__all__ = ["frozen_pytree", "register_dataclass"]
 
 
 def _fields(cls, data_fields, meta_fields):
@@ -61,14 +61,27 @@ def register_dataclass(
     data, meta = _fields(cls, data_fields, meta_fields)
     keys = tuple(jax.tree_util.GetAttrKey(name) for name in data)
 
-    def flatten_with_keys(obj):
-        return [(k, getattr(obj, n)) for k, n in zip(keys, data, strict=True)], tuple(getattr(obj, n) for n in meta)
-
     def flatten(obj):
         return [getattr(obj, n) for n in data], tuple(getattr(obj, n) for n in meta)
+
+    def flatten_with_keys(obj):
+        children, aux = flatten(obj)
+        return list(zip(keys, children, strict=True)), aux
 
     def unflatten(aux, children):
         return cls(**dict(zip(data, children, strict=True)), **dict(zip(meta, aux, strict=True)))
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
     return cls
+
+
+def frozen_pytree(cls: type | None = None, *, data: Sequence[str] = (), meta: Sequence[str] = ()) -> Any:
+    """Class decorator: make ``cls`` a frozen dataclass (identity equality, ``eq=False``) and
+    register it with :func:`register_dataclass`; ``data`` fields are children, ``meta``
+    fields static. Bare (``@frozen_pytree``: no fields) or with field lists."""
+
+    def wrap(c):
+        c = dataclasses.dataclass(frozen=True, eq=False)(c)
+        return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
+
+    return wrap if cls is None else wrap(cls)

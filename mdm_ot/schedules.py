@@ -23,7 +23,6 @@ References:
 from __future__ import annotations
 
 import abc
-import dataclasses
 import math
 from typing import Any
 
@@ -32,7 +31,7 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from . import _betainc
-from ._pytree import register_dataclass
+from ._pytree import frozen_pytree as _pytree
 
 __all__ = [
     "MaskSchedule",
@@ -56,16 +55,6 @@ __all__ = [
 ]
 
 _HALF_PI = 0.5 * math.pi
-
-
-def _pytree(cls=None, *, data=(), meta=()):
-    """Freeze ``cls`` as a dataclass and register it: ``data`` fields are leaves."""
-
-    def wrap(c):
-        c = dataclasses.dataclass(frozen=True, eq=False)(c)
-        return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
-
-    return wrap if cls is None else wrap(cls)
 
 
 def _as_float(x: ArrayLike, *others: Any) -> jax.Array:

@@ -66,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from ._pytree import register_dataclass
+from ._pytree import frozen_pytree as _pytree
 from .energies import discrete_geodesic_energy, reduced_energy
 from .exact import divergences, exact_output_table
 from .oracles import MarkovOracle, markov_oracle, table_oracle
@@ -127,14 +127,6 @@ TARGET_SPECS = (
 
 # Bound on the exact evaluation: the stochastic step enumerates (2d+1)^n transitions.
 _MAX_TRANSITIONS = 2_000_000
-
-
-def _pytree(data=(), meta=()):
-    def wrap(c):
-        c = dataclasses.dataclass(frozen=True, eq=False)(c)
-        return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
-
-    return wrap
 
 
 def _is_concrete(*xs) -> bool:

@@ -117,6 +117,7 @@ def test_tiny_table_end_to_end(tmp_path):
     paths = TB.write_outputs(result, tmp_path)
     md = paths["markdown"].read_text()
     assert "| linear |" in md and "tuned beta:" in md and "K=2" in md and "Kendall" in md
+    assert "best shortlist point beta:" in md  # the paper's protocol unless baselines compete
     assert "| same K |" in md and set(result["comparison"]) == {"unconditional", "completion"}
     assert set(result["comparison"]["completion"]["count"]["same_k"]) == {"2"}
     assert json.loads(paths["json"].read_text())["settings"]["steps"] == [2]

@@ -57,7 +57,7 @@ def test_static_fields_are_part_of_the_structure():
 
 
 def test_jit_runs_each_schedule_class_on_its_own_program():
-    """Every class through one jitted function, in both orders: the value is the class's."""
+    """Every class through one jitted function, in three orders: the value is the class's."""
 
     @jax.jit
     def alpha_at(schedule, t):

@@ -407,7 +407,9 @@ def to_markdown(result: dict) -> str:
         if task in result.get("tuning", {}):
             tu = result["tuning"][task]
             out.append(
-                f"Tuned for {task} ({tu['metric']}, K={tu['steps']}): best {tu['best']['spec']} "
+                f"Tuned for {task} ({tu['metric']}, K={tu['steps']}): best "
+                f"{'of shortlist and baselines' if tu.get('baselines_compete') else 'shortlist point'} "
+                f"{tu['best']['spec']} "
                 f"(tune {tu['best']['value']:.3f}); shortlist {', '.join(tu['shortlist'])}; "
                 f"Kendall tau-b tune vs test over {len(tu['stage2'])} candidates: "
                 f"{tu['kendall_tau_tune_vs_test']:.2f}; best on test: {tu['best_on_test']}."
