@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
-    from mdm_ot.antibody import fetch, model, tasks
+    from mdm_ot.experiments.antibody import fetch, model, tasks
 
     if fetch.missing_files():
         print("AntiBERTy weights absent: run `mdm-ot antibody fetch` first; nothing measured.")

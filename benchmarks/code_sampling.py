@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from mdm_ot import sampling
-from mdm_ot.code import evaluate as ev
-from mdm_ot.code import model as M
-from mdm_ot.code import train as T
+from mdm_ot.experiments.codelines import evaluate as ev
+from mdm_ot.experiments.codelines import model as M
+from mdm_ot.experiments.codelines import train as T
 from mdm_ot.schedules import parse_alpha
 
 

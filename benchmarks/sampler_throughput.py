@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdm_ot.oracles import markov_oracle
+from mdm_ot.sampling import markov_oracle
 from mdm_ot.sampling import (
     _alpha_pair_jit,
     _propose,

@@ -22,7 +22,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["frozen_pytree", "register_dataclass"]
+__all__ = ["frozen_pytree", "is_concrete", "register_dataclass"]
 
 
 def _fields(cls, data_fields, meta_fields):
@@ -85,3 +85,9 @@ def frozen_pytree(cls: type | None = None, *, data: Sequence[str] = (), meta: Se
         return register_dataclass(c, data_fields=list(data), meta_fields=list(meta))
 
     return wrap if cls is None else wrap(cls)
+
+
+def is_concrete(*xs: Any) -> bool:
+    """True when no leaf of ``xs`` is a tracer: values can be checked in Python (at the
+    boundary, outside jit); under tracing the checks are skipped."""
+    return not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(xs))

@@ -30,8 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from .quadrature import QuadResult, integrate01
-from .schedules import Identity, InterpSchedule, MaskSchedule
+from mdm_ot.quadrature import QuadResult, integrate01
+from mdm_ot.schedules import Identity, InterpSchedule, MaskSchedule
 
 __all__ = [
     "EnergyConstants",

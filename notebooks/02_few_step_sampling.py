@@ -38,11 +38,11 @@ import numpy as np  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from mdm_ot.exact import divergences, exact_output, markov_statistics  # noqa: E402
-from mdm_ot.oracles import markov_oracle, table_oracle  # noqa: E402
+from mdm_ot.sampling import divergences, exact_output, markov_statistics  # noqa: E402
+from mdm_ot.sampling import markov_oracle, table_oracle  # noqa: E402
 from mdm_ot.sampling import initial_state, num_transfer_tokens, sample_count  # noqa: E402
 from mdm_ot.schedules import beta_schedule, parse_alpha  # noqa: E402
-from mdm_ot.toy import toy_sentences, toy_target  # noqa: E402
+from mdm_ot.tuning import toy_sentences, toy_target  # noqa: E402
 
 SMALL = os.environ.get("MDM_OT_SMALL") == "1"
 OUT = os.environ.get("MDM_OT_OUT") or tempfile.mkdtemp(prefix="mdm_ot_02_")

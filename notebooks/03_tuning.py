@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from mdm_ot import tuning as T  # noqa: E402
-from mdm_ot.toy import toy_target  # noqa: E402
+from mdm_ot.tuning import toy_target  # noqa: E402
 
 SMALL = os.environ.get("MDM_OT_SMALL", "0") == "1"
 OUT = os.environ.get("MDM_OT_OUT") or tempfile.mkdtemp(prefix="mdm_ot_nb03_")

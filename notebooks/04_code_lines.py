@@ -13,7 +13,7 @@
 # The paper's strongest real-data result (arXiv:2509.13866, section 4): on code, tuned
 # Beta schedules match the linear schedule with about half the steps. Here the same
 # question is asked of a small masked diffusion model trained on this machine, on lines of
-# Python from the interpreter's own standard library (`mdm_ot.code`).
+# Python from the interpreter's own standard library (`mdm_ot.experiments.codelines`).
 #
 # The model was trained once with the NELBO of Proposition C.2 (which does not depend on
 # the schedule), so the schedule is chosen after training. We sample with the count sampler
@@ -36,9 +36,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mdm_ot import sampling
-from mdm_ot.code import data as D
-from mdm_ot.code import evaluate as ev
-from mdm_ot.code import table as tb
+from mdm_ot.experiments.codelines import data as D
+from mdm_ot.experiments.codelines import evaluate as ev
+from mdm_ot.experiments.codelines import table as tb
 from mdm_ot.schedules import parse_alpha
 
 SMALL = os.environ.get("MDM_OT_SMALL") == "1"

@@ -38,7 +38,7 @@ matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mdm_ot.antibody import data, fetch, model, tasks  # noqa: E402
+from mdm_ot.experiments.antibody import data, fetch, model, tasks  # noqa: E402
 from mdm_ot.sampling import num_transfer_tokens  # noqa: E402
 from mdm_ot.schedules import parse_alpha  # noqa: E402
 

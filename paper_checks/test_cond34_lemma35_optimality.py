@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import energies as E
-from mdm_ot import paths as P
+from mdm_ot import bruteforce as P
 from mdm_ot.quadrature import (
     STATUS_DIVERGENT_AT_0,
     STATUS_DIVERGENT_AT_1,

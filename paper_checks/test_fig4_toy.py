@@ -33,10 +33,10 @@ import numpy as np
 import pytest
 from scipy import special
 
-from mdm_ot.exact import divergences, exact_output
-from mdm_ot.oracles import table_oracle
+from mdm_ot.sampling import divergences, exact_output
+from mdm_ot.sampling import table_oracle
 from mdm_ot.schedules import beta_schedule, parse_alpha
-from mdm_ot.toy import toy_sentences, toy_target
+from mdm_ot.tuning import toy_sentences, toy_target
 
 pytestmark = pytest.mark.paper
 

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdm_ot import paths as P
+from mdm_ot import bruteforce as P
 from mdm_ot.quadrature import STATUS_OK, integrate01, num_nodes
 from mdm_ot.schedules import Cosine, Linear, LogLinear, Poly, Sine2, alpha_and_rate, beta_schedule
 from mdm_ot.testing import strategies as mst

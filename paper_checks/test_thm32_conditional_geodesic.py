@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import energies as E
-from mdm_ot import paths as P
+from mdm_ot import bruteforce as P
 from mdm_ot.quadrature import STATUS_OK
 from mdm_ot.schedules import Sine2, alpha_and_rate
 from mdm_ot.testing import assert_same_energy

@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import energies as E
-from mdm_ot import paths as P
+from mdm_ot import bruteforce as P
 from mdm_ot.schedules import beta_schedule
 from mdm_ot.testing import strategies as mst
 

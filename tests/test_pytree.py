@@ -18,8 +18,8 @@ import pytest
 import mdm_ot
 from mdm_ot import schedules as S
 from mdm_ot._pytree import register_dataclass
-from mdm_ot.code.evaluate import GridSchedule
-from mdm_ot.oracles import markov_oracle, table_oracle
+from mdm_ot.experiments.codelines.evaluate import GridSchedule
+from mdm_ot.sampling import markov_oracle, table_oracle
 
 # One instance per schedule class; the empty ones (no leaves) are where equal structures
 # did the damage.
@@ -140,7 +140,7 @@ def test_bad_registrations_are_refused():
 def test_no_module_registers_with_jax_register_dataclass():
     """The library and its tests register pytrees through mdm_ot._pytree only."""
     root = pathlib.Path(mdm_ot.__file__).parent
-    files = list(root.rglob("*.py")) + list(pathlib.Path(__file__).parent.glob("*.py"))
+    files = list(root.rglob("*.py")) + list(pathlib.Path(__file__).parent.rglob("*.py"))
     offenders = [str(f) for f in files if f.name not in ("_pytree.py", "test_pytree.py")
                  and "tree_util.register_dataclass" in f.read_text()]
     assert offenders == []

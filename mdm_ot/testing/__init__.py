@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..quadrature import STATUS_DIVERGENT_AT_0, STATUS_DIVERGENT_AT_1, describe_status
+from mdm_ot.quadrature import STATUS_DIVERGENT_AT_0, STATUS_DIVERGENT_AT_1, describe_status
 
 __all__ = ["assert_same_energy"]
 

@@ -36,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from hypothesis import strategies as st
 
-from .._pytree import register_dataclass
-from ..schedules import (
+from mdm_ot._pytree import register_dataclass
+from mdm_ot.schedules import (
     BetaCDF,
     Cosine,
     Identity,

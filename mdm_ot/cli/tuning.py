@@ -1,0 +1,234 @@
+"""`mdm-ot tune` and `mdm-ot export`: tune the mask schedule for a step budget; export a
+schedule's token counts for a LLaDA-style sampler."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+from mdm_ot.cli._args import finite_or_none, integer, number
+
+__all__ = ["register", "tune_report", "export_report"]
+
+_ALPHA_HELP = "mask schedule: linear, sin, sin2, poly:P, cosine, loglinear, beta:A,B"
+
+
+def register(sub) -> None:
+    t = sub.add_parser(
+        "tune",
+        help="tune the mask schedule (Beta family, free form) for a step budget",
+        description="Tune the Beta schedule alpha = sin^2(pi/2 I_t(a, b)) for K sampling steps on "
+        "an exact target (the toy of Figure 4, a small Markov chain, a table) or an energy. "
+        "Methods: grid (every grid point), two-stage (the paper's protocol: a coarse pass on a "
+        "small sample, the shortlist on a larger one, Kendall's tau against the exact values), "
+        "gradient (Adam over log a, log b, stochastic sampler only: count-sampler objectives are "
+        "piecewise constant in the schedule). Targets: modes, middle, markov:n=N,d=D,seed=S[,conc=C], "
+        "markov:n=N,init=P1/../Pd,trans=P11/../Pdd, npy:FILE, energy[:GAMMA], discrete-energy[:GAMMA].",
+    )
+    t.add_argument("--target", required=True, help="modes, middle, markov:..., npy:FILE, energy[:GAMMA], discrete-energy[:GAMMA]")
+    t.add_argument("--steps", type=integer("--steps"), required=True, help="number of sampling steps K >= 1")
+    t.add_argument("--sampler", default="stochastic", choices=("stochastic", "count"),
+                   help="stochastic (ancestral) or count (LLaDA) steps (default stochastic)")
+    t.add_argument("--order", default="random", choices=("random", "confidence"),
+                   help="count steps: which positions (default random)")
+    t.add_argument("--temperature", type=float, default=None,
+                   help="temperature of the token draws (default: 0 with --order confidence, else 1)")
+    t.add_argument("--metric", default="kl", choices=("kl", "kl-reverse", "tv", "invalid"),
+                   help="kl = KL(q||p) (default), kl-reverse = KL(p||q), tv, invalid = mass off the support of q")
+    t.add_argument("--grid", default="paper",
+                   help="paper (a, b in 0.1..1.0, default), fine (0.05..2.0 step 0.05), or A0:A1:N,B0:B1:N")
+    t.add_argument("--method", default="grid", choices=("grid", "two-stage", "gradient"), help="default grid")
+    t.add_argument("--coarse-size", type=integer("--coarse-size"), default=64,
+                   help="two-stage: samples per schedule in the coarse pass (default 64)")
+    t.add_argument("--fine-size", type=integer("--fine-size"), default=1024,
+                   help="two-stage: samples per schedule on the shortlist (default 1024)")
+    t.add_argument("--top-k", type=integer("--top-k"), default=10, help="two-stage: shortlist size (default 10)")
+    t.add_argument("--iterations", type=integer("--iterations"), default=100,
+                   help="gradient: evaluations per start (default 100)")
+    t.add_argument("--learning-rate", type=number("--learning-rate", strict=True), default=0.1,
+                   help="gradient: Adam step size in log-parameter space (default 0.1)")
+    t.add_argument("--restarts", type=integer("--restarts", 0), default=0, help="gradient: extra random starts (default 0)")
+    t.add_argument("--free-form", action="store_true",
+                   help="also tune a free-form schedule on the K-step grid (differentiable objectives), "
+                   "to see how far the best Beta schedule is from the best of any shape")
+    t.add_argument("--seed", type=integer("--seed", 0), default=0, help="seed of subsets and restarts (default 0)")
+    t.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    t.add_argument("--plot", metavar="FILE.png", default=None,
+                   help="save a heatmap of the objective over (a, b) with the best point marked")
+    t.set_defaults(func=_cmd_tune)
+
+    e = sub.add_parser(
+        "export",
+        help="alpha grid and tokens per step of a schedule, for a LLaDA-style sampler",
+        description="The alpha grid and the number of tokens revealed at each step by a count "
+        "sampler (LLaDA) with the given schedule, per block of --block-length tokens (LLaDA's "
+        "semi-autoregressive blocks). json (default): one object on stdout, or in --out FILE. "
+        "npy: an int64 array of shape (num_blocks, steps_per_block) in --out FILE (default "
+        "tokens_<alpha>_L<L>_K<K>[_B<B>].npy in the current folder); row b replaces LLaDA's "
+        "get_num_transfer_tokens for block b (docs/export_llada.md).",
+    )
+    e.add_argument("--alpha", required=True, help=_ALPHA_HELP)
+    e.add_argument("--length", type=integer("--length"), required=True, help="generation length L >= 1")
+    e.add_argument("--steps", type=integer("--steps"), required=True, help="total number of steps K >= 1 (over all blocks)")
+    e.add_argument("--block-length", type=integer("--block-length"), default=None,
+                   help="block length B (divides L; K divisible by L / B); default L (one block)")
+    e.add_argument("--format", default="json", choices=("json", "npy"), help="default json")
+    e.add_argument("--out", default=None, metavar="FILE", help="output file (json: default stdout)")
+    e.set_defaults(func=_cmd_export)
+
+
+# ----------------------------------------------------------------------------- tune
+
+
+def tune_report(target: str, steps: int, *, sampler: str = "stochastic", order: str = "random",
+                temperature: float | None = None, metric: str = "kl", grid: str = "paper", method: str = "grid",
+                coarse_size: int = 64, fine_size: int = 1024, top_k: int = 10, iterations: int = 100,
+                learning_rate: float = 0.1, restarts: int = 0, free_form: bool = False, seed: int = 0,
+                plot: str | None = None, progress: bool = False) -> dict:
+    """The `tune` command's result as a dict (JSON-ready): keys ``best`` (``a``, ``b``,
+    ``value``), ``grid`` (every grid point and its value), ``settings``, and per method
+    ``two_stage``, ``gradient``, ``free_form``. Raises ValueError on bad input."""
+    from mdm_ot import tuning as T
+
+    tgt = T.parse_target(target)
+    objective = T.make_objective(tgt, steps, sampler=sampler, order=order, temperature=temperature, metric=metric)
+    if method == "gradient" or free_form:
+        if not objective.differentiable:
+            raise ValueError(objective.why_not_differentiable() + " (use --method grid or two-stage, without --free-form)")
+    if method == "two-stage" and tgt.kind != "table":
+        raise ValueError("--method two-stage needs a sampled estimate: use an exact target (modes, middle, markov:..., npy:...)")
+    a_values, b_values = T.parse_grid(grid)
+    if plot is not None and not str(plot).lower().endswith(".png"):
+        raise ValueError(f"--plot must name a .png file, got {plot!r}")
+    settings_extra = {"target": tgt.spec, "target_info": tgt.info, "grid": grid}
+    trajectory = None
+    if method == "two-stage":
+        res = T.two_stage(objective, a_values, b_values, coarse_size=coarse_size, fine_size=fine_size, top_k=top_k,
+                          seed=seed, full="all", progress=progress)
+        out = res.to_dict()
+        plotted = res
+    else:
+        res = T.grid_search(objective, a_values, b_values, progress=progress)
+        out = res.to_dict()
+        out["best"]["source"] = "grid"
+        plotted = res
+        if method == "gradient":
+            trajectory = T.tune_beta(objective, steps=iterations, learning_rate=learning_rate, restarts=restarts, seed=seed)
+            g = trajectory.to_dict()
+            g["evaluations_to_reach_grid_best"] = trajectory.evaluations_to_reach(res.best.value)
+            g["grid_best"] = res.best.to_dict()
+            out["gradient"] = g
+            better = (trajectory.best_value > res.best.value) if objective.maximize else (trajectory.best_value < res.best.value)
+            if better or not math.isfinite(res.best.value):
+                out["best"] = {**trajectory.best.to_dict(), "source": "gradient"}
+    if free_form:
+        ff = T.tune_free_form(objective, num_steps=steps, steps=max(iterations, 200), learning_rate=learning_rate,
+                              restarts=restarts, seed=seed)
+        beta_best = out["best"]["value"]
+        out["free_form"] = {
+            "alpha": [float(x) for x in ff.best_params],
+            "time_grid": ff.settings["time_grid"],
+            "value": finite_or_none(ff.best_value),
+            "num_evaluations": ff.num_evaluations,
+            "beta_best_value": beta_best,
+            "gap_beta_minus_free": None if beta_best is None or not math.isfinite(ff.best_value)
+            else (beta_best - ff.best_value) * (-1 if objective.maximize else 1),
+        }
+    out["settings"] = {**out["settings"], **settings_extra, "method": method}
+    if method == "gradient":
+        out["settings"].update(iterations=iterations, learning_rate=learning_rate, restarts=restarts, seed=seed)
+    if plot is not None:
+        from mdm_ot._plotting import pyplot
+
+        plt = pyplot()
+
+        title = f"{tgt.spec}, K={steps}: {objective.describe()}"
+        fig = T.plot_grid(plotted, plot, title=title, trajectory=trajectory)
+        plt.close(fig)
+        out["plot"] = str(plot)
+    return out
+
+
+def _fmt(v, none="+inf"):
+    return none if v is None else f"{v:.6g}"
+
+
+def _cmd_tune(args) -> int:
+    out = tune_report(args.target, args.steps, sampler=args.sampler, order=args.order, temperature=args.temperature,
+                      metric=args.metric, grid=args.grid, method=args.method, coarse_size=args.coarse_size,
+                      fine_size=args.fine_size, top_k=args.top_k, iterations=args.iterations,
+                      learning_rate=args.learning_rate, restarts=args.restarts, free_form=args.free_form,
+                      seed=args.seed, plot=args.plot, progress=not args.json and sys.stderr.isatty())
+    if args.json:
+        json.dump(out, sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+        return 0
+    s = out["settings"]
+    print(f"target {s['target']}, K = {args.steps}: {s['objective']} ({'maximize' if s['maximize'] else 'minimize'})")
+    print(f"method {args.method}, grid {args.grid} ({s.get('grid_shape', ['?', '?'])[0]} x {s.get('grid_shape', ['?', '?'])[1]})")
+    best = out["best"]
+    print(f"  best: a = {best['a']:.4g}, b = {best['b']:.4g}, value = {_fmt(best['value'])}"
+          + (f" (from {best['source']})" if "source" in best else ""))
+    pts = [p for p in out["grid"] if p["value"] is not None]
+    pts.sort(key=lambda p: -p["value"] if s["maximize"] else p["value"])
+    if pts:
+        print("  best grid points: " + ", ".join(f"({p['a']:g}, {p['b']:g}) {p['value']:.4g}" for p in pts[:5]))
+    else:
+        print("  every grid value is +inf or undefined")
+    if "two_stage" in out:
+        ts = out["two_stage"]
+        print(f"  two-stage: shortlist of {len(ts['shortlist'])}, Kendall tau coarse vs exact = "
+              f"{_fmt(ts['kendall_tau_coarse_vs_full'], 'undefined')}, fine vs exact (shortlist) = "
+              f"{_fmt(ts['kendall_tau_fine_vs_full'], 'undefined')}")
+        if ts["best_full"] is not None:
+            bf = ts["best_full"]
+            print(f"  exact grid optimum: a = {bf['a']:g}, b = {bf['b']:g}, value = {_fmt(bf['value'])}")
+    if "gradient" in out:
+        g = out["gradient"]
+        n = g["evaluations_to_reach_grid_best"]
+        reach = f"reached the grid optimum after {n} evaluations" if n else "did not reach the grid optimum"
+        print(f"  gradient: a = {g['best']['a']:.4g}, b = {g['best']['b']:.4g}, value = {_fmt(g['best']['value'])} "
+              f"after {g['num_evaluations']} evaluations; {reach}")
+    if "free_form" in out:
+        f = out["free_form"]
+        print(f"  free form: value = {_fmt(f['value'])}, alpha on the grid = "
+              + " ".join(f"{x:.4f}" for x in f["alpha"]) + f"; Beta minus free form = {_fmt(f['gap_beta_minus_free'])}")
+    if "plot" in out:
+        print(f"  heatmap: {out['plot']}")
+    return 0
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def export_report(alpha: str, length: int, steps: int, block_length: int | None = None) -> dict:
+    """The `export` table (JSON-ready); raises ValueError on bad input."""
+    from mdm_ot.tuning import export_table
+
+    return export_table(alpha, length, steps, block_length=block_length)
+
+
+def _cmd_export(args) -> int:
+    import numpy as np
+
+    from mdm_ot.tuning import default_export_name
+
+    table = export_report(args.alpha, args.length, args.steps, args.block_length)
+    if args.format == "json":
+        text = json.dumps(table, allow_nan=False)
+        if args.out is None:
+            sys.stdout.write(text + "\n")
+        else:
+            with open(args.out, "w") as fh:
+                fh.write(text + "\n")
+            print(f"wrote {args.out}")
+        return 0
+    path = args.out or default_export_name(table)
+    if not path.endswith(".npy"):
+        raise ValueError(f"--out must end in .npy with --format npy, got {path!r}")
+    arr = np.asarray(table["tokens_per_block_step"], dtype=np.int64)
+    np.save(path, arr)
+    print(f"wrote {path}: int64 array {arr.shape} (num_blocks, steps_per_block), tokens per step "
+          + " ".join(str(c) for c in table["tokens_per_step"]))
+    return 0

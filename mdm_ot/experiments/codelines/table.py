@@ -1,0 +1,470 @@
+r"""The paper's table for the code-line model: schedules x steps, both samplers, both tasks.
+
+Rows: linear, sin, sin², Beta(0.9,0.3), Beta(1,0.2), Beta(0.3,0.9), Beta(0.9,0.9), and the
+schedule tuned by the paper's two-stage protocol (Appendix E.1) on the *tune* split.
+Columns: K = 4, 8, 16, 32, 64 steps. Samplers: count with low-confidence order (LLaDA's)
+and stochastic. Tasks: unconditional generation (main metric: the fraction of samples that
+are valid and distinct, :func:`~mdm_ot.experiments.codelines.evaluate.valid_distinct_fraction`; validity
+and distinct fraction are reported too) and next-line completion (main metric: similarity
+to the true next line). Cells: mean ± standard error
+over the samples of the cell; every schedule sees the same seeds and prompts.
+
+**Tuning** (per task, count sampler with confidence order, at ``tune_steps`` = 8 steps by
+default: the few-step regime where the schedule matters):
+
+1. coarse pass: every (a, b) of the paper's grid {0.1, ..., 1.0}² (``beta:a,b``, i.e.
+   α = sin²(π/2 · I_t(a, b))), scored on ``tune_small`` samples of the tune split;
+2. the ``shortlist`` best points and the hand-made baselines are scored on ``tune_large``
+   fresh samples of the tune split; the best shortlist point is the tuned schedule (with
+   ``baselines_compete``, the best of shortlist and baselines).
+
+(Beta(½,½) is the linear schedule and Beta(1,1) is sin², Proposition 3.7, so both are grid
+points.) The search is :func:`two_stage_search` here: a sampled score per spec, where
+:func:`mdm_ot.tuning.two_stage` works on a jit-compiled objective of (a, b).
+
+**Does the ranking hold on test?** The stage-2 candidates (shortlist and baselines) are
+also scored on the *test* split with the same number of samples and fresh seeds, and the
+two rankings are compared with Kendall's tau-b. For the unconditional task the splits play no role (no data
+enter generation), so "tune" and "test" differ only in their seeds: the comparison then
+shows how much of a ranking is sampling noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from mdm_ot.experiments.codelines import data as codedata
+from mdm_ot.experiments.codelines import evaluate as ev
+
+BASELINES = ("linear", "sin", "sin2", "beta:0.9,0.3", "beta:1,0.2", "beta:0.3,0.9", "beta:0.9,0.9")
+STEPS = (4, 8, 16, 32, 64)
+PAPER_GRID = tuple(round(0.1 * i, 1) for i in range(1, 11))
+MAIN_METRIC = {"unconditional": "valid_distinct", "completion": "similarity"}
+SAMPLER_SETTINGS = {
+    "count": {"sampler": "count", "order": "confidence"},
+    "stochastic": {"sampler": "stochastic", "order": "random"},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSizes:
+    """Samples per evaluation (defaults keep ``mdm-ot code table`` to minutes on 2 cores).
+
+    Attributes:
+        samples: per table cell (completions use that many test prompts).
+        tune_small: per grid point in the coarse tuning pass.
+        tune_large: per candidate in the second pass (and on test for the ranking check).
+        shortlist: grid points carried from the coarse pass to the second.
+    """
+
+    samples: int = 32
+    tune_small: int = 16
+    tune_large: int = 32
+    shortlist: int = 4
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < 1:
+                raise ValueError(f"{f.name} must be >= 1")
+
+
+# ---------------------------------------------------------------------------- rankings
+
+
+def kendall_tau_b(x, y) -> float:
+    """Kendall's tau-b between two score lists (ties counted as in scipy's ``kendalltau``)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.shape != y.shape or x.size < 2:
+        raise ValueError("need two score lists of the same length >= 2")
+    conc = disc = tx = ty = 0
+    for i, j in itertools.combinations(range(x.size), 2):
+        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+        if dx == 0 and dy == 0:
+            continue
+        if dx == 0:
+            tx += 1
+        elif dy == 0:
+            ty += 1
+        elif dx == dy:
+            conc += 1
+        else:
+            disc += 1
+    denom = math.sqrt((conc + disc + tx) * (conc + disc + ty))
+    return float("nan") if denom == 0 else (conc - disc) / denom
+
+
+def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, shortlist: int, extra=(),
+                     extra_compete: bool = False):
+    """The paper's two-stage protocol (Appendix E.1), minimal version.
+
+    Args:
+        score: ``(spec, n, stage) -> float`` to maximise (``stage`` is 1 or 2, to pick seeds).
+        grid_a, grid_b: the coarse grid's values of a and b.
+        n_small, n_large: samples per point in stages 1 and 2.
+        shortlist: points kept from stage 1.
+        extra: specs scored in stage 2 besides the shortlist (baselines); not eligible as
+            best (the paper's protocol) unless ``extra_compete``.
+        extra_compete: let the ``extra`` specs win stage 2 too (a hand-made schedule that
+            beats every shortlist point is then the answer; its ``a``, ``b`` are None
+            unless it is a ``beta:a,b`` spec).
+
+    Returns:
+        dict with ``grid`` (every (a, b) and its stage-1 score), ``shortlist`` (specs),
+        ``stage2`` (spec -> score) and ``best`` (spec, a, b, score).
+    """
+    grid = []
+    for a in grid_a:
+        for b in grid_b:
+            spec = f"beta:{a:g},{b:g}"
+            grid.append({"a": float(a), "b": float(b), "spec": spec, "value": float(score(spec, n_small, 1))})
+    order = sorted(range(len(grid)), key=lambda i: -grid[i]["value"])  # stable: ties keep grid order
+    short = [grid[i]["spec"] for i in order[:shortlist]]
+    stage2 = {spec: float(score(spec, n_large, 2)) for spec in list(short) + [e for e in extra if e not in short]}
+    eligible = list(stage2) if extra_compete else short
+    best_spec = max(eligible, key=lambda s: stage2[s])  # ties: the shortlist's order first
+    a = b = None
+    if best_spec.startswith("beta:"):
+        a, b = (float(v) for v in best_spec.split(":")[1].split(","))
+    return {"grid": grid, "shortlist": short, "stage2": stage2,
+            "best": {"spec": best_spec, "a": a, "b": b, "value": stage2[best_spec]}}
+
+
+# ---------------------------------------------------------------------------- the table
+
+
+def _seed_key(seed: int, *parts: int):
+    key = jax.random.PRNGKey(seed)
+    for p in parts:
+        key = jax.random.fold_in(key, p)
+    return key
+
+
+def run_table(
+    *,
+    task: str = "both",
+    samples: int | None = None,
+    steps_list: tuple[int, ...] | None = None,
+    tune_steps: int | None = None,
+    tune: bool = True,
+    seed: int = 0,
+    checkpoint: str | None = None,
+    sizes: TableSizes | None = None,
+    params_config=None,
+    data: codedata.CodeLines | None = None,
+    baselines: tuple[str, ...] = BASELINES,
+    grid: tuple[float, ...] = PAPER_GRID,
+    block_length: int | None = None,
+    baselines_compete: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Compute the table (see the module docstring); returns plain JSON values.
+
+    Args:
+        task: ``"unconditional"``, ``"completion"`` or ``"both"``.
+        samples: samples per cell (overrides ``sizes.samples``).
+        steps_list: the columns (default 4, 8, 16, 32, 64).
+        tune_steps: K at which the tuning runs (default 8).
+        tune: add the tuned row.
+        seed: base seed.
+        checkpoint: model checkpoint (default: the shipped one).
+        sizes: sample sizes.
+        params_config: ``(params, config, meta)`` to use instead of a checkpoint (tests).
+        data: the data set (default: this interpreter's standard library).
+        baselines: the hand-made schedules.
+        grid: coarse tuning grid values for a and b.
+        block_length: semi-autoregressive blocks for the count sampler (LLaDA's remedy for
+            early end-of-sequence tokens); None: the whole line is one block. The number of
+            blocks must divide every K.
+        baselines_compete: the hand-made schedules may win the tuning's second stage too
+            (the paper's protocol picks among the grid shortlist only).
+        progress: tqdm progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    tasks = ev.TASKS if task == "both" else (task,)
+    for t in tasks:
+        if t not in ev.TASKS:
+            raise ValueError(f"task must be unconditional, completion or both, got {task!r}")
+    sizes = sizes or TableSizes()
+    if samples is not None:
+        sizes = dataclasses.replace(sizes, samples=samples)
+    steps_list = tuple(steps_list or STEPS)
+    if any(k < 1 for k in steps_list):
+        raise ValueError("every number of steps must be >= 1")
+    tune_steps = tune_steps or 8
+    samplers = {
+        "count": dict(SAMPLER_SETTINGS["count"], block_length=block_length),
+        "stochastic": dict(SAMPLER_SETTINGS["stochastic"], block_length=None),
+    }
+    if block_length is not None:
+        if block_length < 1 or codedata.LINE_LENGTH % block_length:
+            raise ValueError(f"the block length must divide {codedata.LINE_LENGTH}, got {block_length}")
+        nb = codedata.LINE_LENGTH // block_length
+        bad = [k for k in (*steps_list, tune_steps) if k % nb]
+        if bad:
+            raise ValueError(f"with {nb} blocks every number of steps must be a multiple of {nb}; not {bad}")
+    for spec in baselines:
+        ev.schedule_from(spec)  # bad specs fail before any work
+    params, config, meta = params_config if params_config is not None else ev.load_model(checkpoint)
+    data = data if data is not None else codedata.load_dataset()
+    same = codedata.check_fingerprint(data, meta.get("data_fingerprint"))
+
+    n_cells = len(tasks) * len(SAMPLER_SETTINGS) * (len(baselines) + int(tune)) * len(steps_list)
+    n_tune = len(tasks) * (len(grid) ** 2 + 2 * (sizes.shortlist + len(baselines))) if tune else 0
+    bar = tqdm(total=n_cells + n_tune, disable=not progress, desc="code table", unit="eval")
+    t_start = time.perf_counter()
+    results: dict = {}
+    tuning: dict = {}
+    for ti, t in enumerate(tasks):
+        metric = MAIN_METRIC[t]
+        need = max(sizes.samples, sizes.tune_large)
+        td_test = ev.task_data(data, t, "test", need if t == "completion" else 0, seed)
+        td_tune = ev.task_data(data, t, "tune", need if t == "completion" else 0, seed)
+        count = samplers["count"]
+        rows_specs = list(baselines)
+        if tune:
+            def score(spec, n, stage, _td=td_tune, _ti=ti, _count=count, _metric=metric):
+                r = ev.evaluate_cell(params, config, ev.schedule_from(spec), _seed_key(seed, 1, _ti, stage), _td,
+                                     num_samples=n, num_steps=tune_steps, **_count)
+                bar.update(1)
+                return r[_metric][0]
+
+            tuned = two_stage_search(score, grid, grid, n_small=sizes.tune_small, n_large=sizes.tune_large,
+                                     shortlist=sizes.shortlist, extra=baselines,
+                                     extra_compete=baselines_compete)
+            tuning[t] = {"steps": tune_steps, "sampler": "count", "order": "confidence", "metric": metric,
+                         "block_length": block_length, "split": "tune",
+                         "baselines_compete": baselines_compete, **tuned}
+            rows_specs.append(tuned["best"]["spec"])
+        per_sampler: dict = {}
+        for si, (sname, sset) in enumerate(samplers.items()):
+            rows: dict = {}
+            for ri, spec in enumerate(rows_specs):
+                name = f"tuned {spec}" if (tune and ri == len(rows_specs) - 1) else spec
+                cells = {}
+                for k in steps_list:
+                    # same key for every schedule at (task, sampler, K): common random numbers
+                    r = ev.evaluate_cell(params, config, ev.schedule_from(spec), _seed_key(seed, 2, ti, si, k),
+                                         td_test, num_samples=sizes.samples, num_steps=k, **sset)
+                    cells[str(k)] = r
+                    bar.update(1)
+                rows[name] = {"spec": spec, "cells": cells}
+            per_sampler[sname] = rows
+        results[t] = per_sampler
+        if tune:
+            # the ranking check: stage-2 candidates on the test split, fresh seeds
+            cand = list(tuning[t]["stage2"])
+            test_scores = {}
+            for spec in cand:
+                r = ev.evaluate_cell(params, config, ev.schedule_from(spec), _seed_key(seed, 3, ti), td_test,
+                                     num_samples=sizes.tune_large, num_steps=tune_steps, **count)
+                test_scores[spec] = r[metric][0]
+                bar.update(1)
+            tune_scores = [tuning[t]["stage2"][s] for s in cand]
+            tuning[t]["test"] = test_scores
+            tuning[t]["kendall_tau_tune_vs_test"] = kendall_tau_b(tune_scores, [test_scores[s] for s in cand])
+            tuning[t]["best_on_test"] = max(cand, key=lambda s: test_scores[s])
+    bar.close()
+    need_ref = max(sizes.samples, 2)
+    reference = ev.reference_metrics(data, "test", need_ref, seed)
+    result = {
+        "settings": {
+            "tasks": list(tasks), "steps": list(steps_list), "baselines": list(baselines), "tune": tune,
+            "tune_steps": tune_steps, "grid": list(grid), "seed": seed, **dataclasses.asdict(sizes),
+            "samplers": samplers,
+            "temperature": {t: ev.default_temperature(t) for t in tasks},
+            "main_metric": {t: MAIN_METRIC[t] for t in tasks},
+            "split": "test",
+        },
+        "results": results,
+        "tuning": tuning,
+        "reference": reference,
+        "data": data.summary(),
+        "data_fingerprint": data.fingerprint,
+        "checkpoint": {
+            "data_fingerprint": meta.get("data_fingerprint"),
+            "fingerprint_matches": same,
+            "step": meta.get("step"),
+            "train_seconds": meta.get("train_seconds"),
+            "heldout": meta.get("heldout"),
+            "model": meta.get("model"),
+        },
+        "seconds": time.perf_counter() - t_start,
+    }
+    result["comparison"] = compare_with_linear(result)
+    return result
+
+
+def compare_with_linear(result: dict, reference: str = "linear") -> dict:
+    """The tuned row against the reference row, per task and sampler (answers "half the steps?").
+
+    For every K of the table: ``same_k`` = tuned(K) - reference(K) and, where 2K is also a
+    column, ``half_steps`` = tuned(K) - reference(2K), each as ``[difference, standard error]``
+    in the task's main metric. The standard error treats the two cells as independent; the
+    cells share seeds and prompts (common random numbers), which correlates them positively,
+    so it overstates the difference's true standard error (conservative).
+
+    Returns:
+        ``{task: {sampler: {"tuned": name, "reference": name, "same_k": {K: [d, se]},
+        "half_steps": {K: [d, se]}}}}``; empty where the table has no tuned row.
+    """
+    s = result["settings"]
+    steps = [int(k) for k in s["steps"]]
+    out: dict = {}
+    for task, per_sampler in result["results"].items():
+        metric = s["main_metric"][task]
+        for sampler, rows in per_sampler.items():
+            tuned = [n for n in rows if n.startswith("tuned")]
+            if not tuned or reference not in rows:
+                continue
+            t_cells, r_cells = rows[tuned[0]]["cells"], rows[reference]["cells"]
+
+            def diff(k_t, k_r, t_cells=t_cells, r_cells=r_cells, metric=metric):
+                (mt, et), (mr, er) = t_cells[str(k_t)][metric], r_cells[str(k_r)][metric]
+                return [mt - mr, math.hypot(et, er)]
+
+            out.setdefault(task, {})[sampler] = {
+                "tuned": tuned[0], "reference": reference, "metric": metric,
+                "same_k": {str(k): diff(k, k) for k in steps},
+                "half_steps": {str(k): diff(k, 2 * k) for k in steps if 2 * k in steps},
+            }
+    return out
+
+
+# ---------------------------------------------------------------------------- outputs
+
+
+def _cell(m) -> str:
+    return f"{m[0]:.3f} ± {m[1]:.3f}"
+
+
+def to_markdown(result: dict) -> str:
+    """The table(s) as markdown: one per task and sampler, main metric ± standard error."""
+    s = result["settings"]
+    out = ["# Code-line model: schedules x steps", ""]
+    ck = result["checkpoint"]
+    held = ck.get("heldout") or {}
+    out.append(
+        f"Data fingerprint `{result['data_fingerprint'][:16]}`"
+        + ("" if ck.get("fingerprint_matches", True) else " (differs from the checkpoint's!)")
+        + f"; model step {ck.get('step')}, held-out bits/char "
+        + ", ".join(f"{k} {v['bits_per_char']:.3f}" for k, v in held.items())
+        + f". Test split, {s['samples']} samples per cell (mean ± standard error); "
+        f"tuning at K={s['tune_steps']} with {s['tune_small']} then {s['tune_large']} samples per point on the tune split."
+    )
+    ref = result["reference"]
+    out.append(
+        f"Reference (real test lines): validity {_cell(ref['real']['validity'])} "
+        f"(all {ref['all_real_lines']} test lines: {ref['all_real_lines_validity']:.3f}), distinct {_cell(ref['real']['distinct'])}; "
+        f"completion floors: copy the prompt {_cell(ref['copy_prompt']['similarity'])}, "
+        f"a random real line {_cell(ref['random_line']['similarity'])} similarity."
+    )
+    out.append("")
+    for task, per_sampler in result["results"].items():
+        metric = s["main_metric"][task]
+        for sampler, rows in per_sampler.items():
+            sset = s["samplers"][sampler]
+            out.append(f"## {task}: {metric}, {sampler} sampler"
+                       + (f" ({sset['order']} order)" if sampler == "count" else "")
+                       + (f", blocks of {sset['block_length']}" if sset.get("block_length") else "")
+                       + f", temperature {s['temperature'][task]:g}")
+            out.append("")
+            out.append("| schedule | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+            out.append("|---|" + "---|" * len(s["steps"]))
+            for name, row in rows.items():
+                out.append(f"| {name} | " + " | ".join(_cell(row["cells"][str(k)][metric]) for k in s["steps"]) + " |")
+            out.append("")
+            out.append(f"Validity / distinct fraction / mean length ({task}, {sampler}):")
+            out.append("")
+            out.append("| schedule | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+            out.append("|---|" + "---|" * len(s["steps"]))
+            for name, row in rows.items():
+                cells = [row["cells"][str(k)] for k in s["steps"]]
+                out.append(f"| {name} | " + " | ".join(
+                    f"{c['validity'][0]:.2f} / {c['distinct'][0]:.2f} / {c['length'][0]:.0f}" for c in cells) + " |")
+            out.append("")
+        comp = (result.get("comparison") or compare_with_linear(result)).get(task, {})
+        for sampler, c in comp.items():
+            out.append(f"{c['tuned']} minus {c['reference']} ({task}, {sampler}; difference ± standard error, "
+                       "conservative): at the same K, and at K against the reference at 2K (half the steps):")
+            out.append("")
+            out.append("| | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+            out.append("|---|" + "---|" * len(s["steps"]))
+            out.append("| same K | " + " | ".join(f"{c['same_k'][str(k)][0]:+.3f} ± {c['same_k'][str(k)][1]:.3f}"
+                                               for k in s["steps"]) + " |")
+            out.append("| K vs 2K | " + " | ".join(
+                f"{c['half_steps'][str(k)][0]:+.3f} ± {c['half_steps'][str(k)][1]:.3f}" if str(k) in c["half_steps"]
+                else "" for k in s["steps"]) + " |")
+            out.append("")
+        if task in result.get("tuning", {}):
+            tu = result["tuning"][task]
+            out.append(
+                f"Tuned for {task} ({tu['metric']}, K={tu['steps']}): best "
+                f"{'of shortlist and baselines' if tu.get('baselines_compete') else 'shortlist point'} "
+                f"{tu['best']['spec']} "
+                f"(tune {tu['best']['value']:.3f}); shortlist {', '.join(tu['shortlist'])}; "
+                f"Kendall tau-b tune vs test over {len(tu['stage2'])} candidates: "
+                f"{tu['kendall_tau_tune_vs_test']:.2f}; best on test: {tu['best_on_test']}."
+            )
+            out.append("")
+            out.append("| candidate | tune | test |")
+            out.append("|---|---|---|")
+            for spec, v in sorted(tu["stage2"].items(), key=lambda kv: -kv[1]):
+                out.append(f"| {spec} | {v:.3f} | {tu['test'][spec]:.3f} |")
+            out.append("")
+    return "\n".join(out)
+
+
+def plot(result: dict, path: Path) -> Path:
+    """Main metric against K per schedule (error bars: ± one standard error), one panel per
+    task and sampler."""
+    from mdm_ot._plotting import pyplot
+
+    plt = pyplot()
+
+    s = result["settings"]
+    panels = [(t, smp) for t in result["results"] for smp in result["results"][t]]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    for ax, (t, smp) in zip(axes[0], panels, strict=True):
+        metric = s["main_metric"][t]
+        for name, row in result["results"][t][smp].items():
+            ks = s["steps"]
+            m = [row["cells"][str(k)][metric][0] for k in ks]
+            e = [row["cells"][str(k)][metric][1] for k in ks]
+            style = dict(lw=2.5, color="k") if name.startswith("tuned") else dict(lw=1.2)
+            ax.errorbar(ks, m, yerr=e, marker="o", ms=3, capsize=2, label=name, **style)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(s["steps"], [str(k) for k in s["steps"]])
+        ax.set_xlabel("steps K")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{t}, {smp}", fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax, (t, smp) in zip(axes[0], panels, strict=True):
+        if smp == list(result["results"][t])[-1]:  # one legend per task (the tuned row differs)
+            ax.legend(fontsize=6, loc="best", framealpha=0.6)
+    fig.suptitle(f"code-line MDM, test split, {s['samples']} samples per point", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_outputs(result: dict, out_dir: Path) -> dict:
+    """Write ``table.md``, ``table.png`` and ``table.json`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "table.md"
+    md.write_text(to_markdown(result) + "\n")
+    js = out_dir / "table.json"
+    js.write_text(json.dumps(result, indent=1))
+    png = plot(result, out_dir / "table.png")
+    return {"markdown": md, "json": js, "png": png}

@@ -1,0 +1,179 @@
+"""The paper-format table: Kendall's tau, the two-stage search, a tiny end-to-end run, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mdm_ot.experiments.codelines import data as D
+from mdm_ot.experiments.codelines import model as M
+from mdm_ot.experiments.codelines import table as TB
+
+TINY = M.ModelConfig(num_layers=1, d_model=16, num_heads=2, d_ff=32)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kendall_tau_b_matches_scipy(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, 9).astype(float)  # with ties
+    y = x + rng.integers(-2, 3, 9)
+    want = stats.kendalltau(x, y).statistic
+    assert TB.kendall_tau_b(x, y) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    assert TB.kendall_tau_b([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0, rel=1e-12, abs=1e-12)
+    with pytest.raises(ValueError):
+        TB.kendall_tau_b([1], [1])
+
+
+def test_two_stage_search_finds_the_optimum_of_a_known_score():
+    calls = []
+
+    def score(spec, n, stage):
+        a, b = (float(v) for v in spec.split(":")[1].split(","))
+        calls.append((spec, n, stage))
+        value = -((a - 0.7) ** 2) - (b - 0.2) ** 2
+        # stage 1 sees a noisy version that prefers (0.6, 0.2) over (0.7, 0.2)
+        if stage == 1 and (a, b) == (0.6, 0.2):
+            value += 0.05
+        return value
+
+    grid = (0.2, 0.6, 0.7, 1.0)
+    out = TB.two_stage_search(score, grid, grid, n_small=3, n_large=9, shortlist=3)
+    assert len(out["grid"]) == 16
+    assert out["shortlist"][0] == "beta:0.6,0.2"  # stage 1's (noisy) winner
+    assert "beta:0.7,0.2" in out["shortlist"]
+    assert out["best"]["spec"] == "beta:0.7,0.2"  # stage 2 corrects it
+    assert (out["best"]["a"], out["best"]["b"]) == (0.7, 0.2)
+    assert sum(1 for c in calls if c[2] == 1 and c[1] == 3) == 16
+    assert sum(1 for c in calls if c[2] == 2 and c[1] == 9) == 3
+
+
+def test_two_stage_extras_are_scored_but_not_chosen():
+    def score(spec, n, stage):
+        return 10.0 if spec == "sin" else float(spec.split(":")[1].split(",")[0])
+
+    out = TB.two_stage_search(score, (0.1, 0.2), (0.5,), n_small=1, n_large=1, shortlist=1, extra=("sin",))
+    assert out["stage2"]["sin"] == 10.0
+    assert out["best"]["spec"] == "beta:0.2,0.5"
+
+
+def test_two_stage_extras_compete_when_asked():
+    def score(spec, n, stage):
+        fixed = {"sin": 10.0, "beta:0.9,0.3": 20.0}
+        return fixed[spec] if spec in fixed else float(spec.split(":")[1].split(",")[0])
+
+    kw = dict(n_small=1, n_large=1, shortlist=1)
+    out = TB.two_stage_search(score, (0.1, 0.2), (0.5,), extra=("sin",), extra_compete=True, **kw)
+    assert out["best"] == {"spec": "sin", "a": None, "b": None, "value": 10.0}
+    # a Beta baseline that wins keeps its (a, b)
+    out = TB.two_stage_search(score, (0.1, 0.2), (0.5,), extra=("sin", "beta:0.9,0.3"), extra_compete=True, **kw)
+    assert out["best"] == {"spec": "beta:0.9,0.3", "a": 0.9, "b": 0.3, "value": 20.0}
+    # a shortlist point that beats the baselines still wins
+    out = TB.two_stage_search(lambda spec, n, stage: 0.0 if spec == "sin" else 1.0, (0.1, 0.2), (0.5,),
+                              extra=("sin",), extra_compete=True, **kw)
+    assert out["best"]["spec"] == "beta:0.1,0.5"
+
+
+def _small_data():
+    import argparse
+    import inspect
+
+    lines = tuple(D.extract_code_lines(inspect.getsource(argparse).encode()))
+    files = {
+        "train": (D.CodeFile("t.py", lines[:50]),),
+        "tune": (D.CodeFile("u.py", lines[50:100]),),
+        "test": (D.CodeFile("v.py", lines[100:150]),),
+    }
+    return D.CodeLines(files, D.fingerprint_of(files), {"python": "test"})
+
+
+def test_tiny_table_end_to_end(tmp_path):
+    params = M.init_params(0, TINY)
+    data = _small_data()
+    meta = {"data_fingerprint": data.fingerprint, "step": 0}
+    result = TB.run_table(
+        task="both", steps_list=(2,), tune_steps=2, params_config=(params, TINY, meta), data=data,
+        # equal sample sizes everywhere: one compiled sampler per (task, sampler) keeps this fast
+        sizes=TB.TableSizes(samples=4, tune_small=4, tune_large=4, shortlist=2),
+        baselines=("linear", "beta:1,0.2"), grid=(0.5, 1.0), progress=False,
+    )
+    assert set(result["results"]) == {"unconditional", "completion"}
+    for task, per_sampler in result["results"].items():
+        assert set(per_sampler) == {"count", "stochastic"}
+        for rows in per_sampler.values():
+            names = list(rows)
+            assert names[:2] == ["linear", "beta:1,0.2"] and names[2].startswith("tuned beta:")
+            for row in rows.values():
+                for k in ("2",):
+                    cell = row["cells"][k]
+                    assert cell["n"] == 4 and 0 <= cell["validity"][0] <= 1
+                    if task == "completion":
+                        assert 0 <= cell["similarity"][0] <= 1
+        tu = result["tuning"][task]
+        assert len(tu["grid"]) == 4 and len(tu["shortlist"]) == 2
+        assert set(tu["stage2"]) == set(tu["test"]) == set(tu["shortlist"]) | {"linear", "beta:1,0.2"}
+    assert result["data_fingerprint"] == data.fingerprint and result["checkpoint"]["fingerprint_matches"]
+    assert result["reference"]["all_real_lines_validity"] == 1.0
+    paths = TB.write_outputs(result, tmp_path)
+    md = paths["markdown"].read_text()
+    assert "| linear |" in md and "tuned beta:" in md and "K=2" in md and "Kendall" in md
+    assert "best shortlist point beta:" in md  # the paper's protocol unless baselines compete
+    assert "| same K |" in md and set(result["comparison"]) == {"unconditional", "completion"}
+    assert set(result["comparison"]["completion"]["count"]["same_k"]) == {"2"}
+    assert json.loads(paths["json"].read_text())["settings"]["steps"] == [2]
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_common_random_numbers_identical_schedules_identical_cells():
+    """Two rows with the same schedule get identical cells: every row sees the same seeds."""
+    params = M.init_params(1, TINY)
+    data = _small_data()
+    result = TB.run_table(
+        task="unconditional", steps_list=(3,), tune=False, params_config=(params, TINY, {}), data=data,
+        sizes=TB.TableSizes(samples=3), baselines=("sin2", "beta:1,1"), progress=False,
+    )
+    rows = result["results"]["unconditional"]["count"]
+    assert rows["sin2"]["cells"]["3"]["validity"] == rows["beta:1,1"]["cells"]["3"]["validity"]
+
+
+def test_bad_table_input():
+    with pytest.raises(ValueError, match="task"):
+        TB.run_table(task="poems", params_config=(None, TINY, {}), data=_small_data(), progress=False)
+    with pytest.raises(ValueError, match="schedule"):
+        TB.run_table(task="unconditional", baselines=("zigzag",), params_config=(None, TINY, {}),
+                     data=_small_data(), progress=False)
+
+
+def test_block_length_checks():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        TB.run_table(task="unconditional", steps_list=(2,), block_length=16, params_config=(None, TINY, {}),
+                     data=_small_data(), progress=False)
+    with pytest.raises(ValueError, match="divide"):
+        TB.run_table(task="unconditional", block_length=24, params_config=(None, TINY, {}),
+                     data=_small_data(), progress=False)
+
+
+def _fake_result():
+    # two rows, two samplers, K = 2, 4, 8; main metric (mean, se) chosen by hand
+    def row(spec, values):
+        return {"spec": spec, "cells": {str(k): {"valid_distinct": v} for k, v in values.items()}}
+
+    rows = {
+        "linear": row("linear", {2: (0.2, 0.03), 4: (0.5, 0.04), 8: (0.6, 0.04)}),
+        "tuned beta:0.9,0.3": row("beta:0.9,0.3", {2: (0.3, 0.04), 4: (0.55, 0.03), 8: (0.6, 0.05)}),
+    }
+    return {"settings": {"steps": [2, 4, 8], "main_metric": {"unconditional": "valid_distinct"}},
+            "results": {"unconditional": {"count": rows, "stochastic": {"linear": rows["linear"]}}}}
+
+
+def test_compare_with_linear_same_k_and_half_steps():
+    comp = TB.compare_with_linear(_fake_result())
+    assert set(comp) == {"unconditional"} and set(comp["unconditional"]) == {"count"}  # no tuned row: left out
+    c = comp["unconditional"]["count"]
+    assert c["tuned"] == "tuned beta:0.9,0.3" and c["reference"] == "linear"
+    np.testing.assert_allclose(c["same_k"]["2"], [0.1, 0.05], rtol=1e-12)
+    np.testing.assert_allclose(c["same_k"]["8"], [0.0, np.hypot(0.05, 0.04)], atol=1e-15)
+    # tuned at K against linear at 2K: 0.3 - 0.5 at K=2, 0.55 - 0.6 at K=4; no 16 column for K=8
+    assert set(c["half_steps"]) == {"2", "4"}
+    np.testing.assert_allclose(c["half_steps"]["2"], [-0.2, np.hypot(0.04, 0.04)], rtol=1e-12)
+    np.testing.assert_allclose(c["half_steps"]["4"], [-0.05, np.hypot(0.03, 0.04)], rtol=1e-12)
