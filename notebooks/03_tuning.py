@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 from mdm_ot import tuning as T  # noqa: E402
+from mdm_ot.sampling import padded_grid  # noqa: E402
 from mdm_ot.tuning import toy_target  # noqa: E402
 
 SMALL = os.environ.get("MDM_OT_SMALL", "0") == "1"
@@ -59,7 +60,7 @@ CHUNK = 128  # every grid in one compiled batch shape
 
 def toy_objective(name: str, k: int, **kw) -> T.ExactDivergence:
     """KL(q || p) at k steps, on the K_MAX-step grid padded with 1's: one compilation serves every k."""
-    return T.ExactDivergence.create(jnp.asarray(toy_target(name)), K_MAX, grid=T.padded_grid(k, K_MAX), **kw)
+    return T.ExactDivergence.create(jnp.asarray(toy_target(name)), K_MAX, grid=padded_grid(k, K_MAX), **kw)
 
 
 a_paper, b_paper = T.parse_grid("paper")

@@ -229,12 +229,12 @@ def _section_toy(out, quick):
 
 
 def _section_tuning(out, quick):
+    from mdm_ot.sampling import padded_grid
     from mdm_ot.tuning import toy_target
     from mdm_ot.tuning import (
         ExactDivergence,
         grid_search,
         make_objective,
-        padded_grid,
         parse_grid,
         plot_grid,
         tune_beta,

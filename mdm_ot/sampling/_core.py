@@ -68,6 +68,7 @@ from mdm_ot._pytree import is_concrete
 
 __all__ = [
     "alpha_on_grid",
+    "padded_grid",
     "default_grid",
     "initial_state",
     "num_transfer_tokens",
@@ -202,6 +203,23 @@ def check_grid(grid, num_steps: int) -> None:
     g = np.asarray(grid, dtype=float)
     if not np.all(np.isfinite(g)) or np.any(np.diff(g) < 0) or g[0] != 0 or g[-1] != 1:
         raise ValueError("the time grid must increase from t=0 (all masked) to t=1 (data)")
+
+
+def padded_grid(num_steps: int, total_steps: int, dtype=None) -> jax.Array:
+    r"""The uniform K-step grid padded with repeated 1's to ``total_steps + 1`` points.
+
+    Zero-length steps reveal nothing, so a sampler on this grid is the K-step sampler,
+    and objectives for every K up to ``total_steps`` share one compiled evaluation (the
+    grid is an array leaf of :class:`ExactDivergence`, not a static size).
+
+    References:
+      MATH.md section 4 (few-step sampling on an increasing grid).
+    """
+    check_sizes(num_steps, 1, None)
+    if not isinstance(total_steps, (int, np.integer)) or total_steps < num_steps:
+        raise ValueError(f"total_steps must be an integer >= num_steps = {num_steps}, got {total_steps!r}")
+    g = default_grid(num_steps, dtype)
+    return jnp.concatenate([g, jnp.ones(total_steps - num_steps, g.dtype)])
 
 
 def alpha_on_grid(schedule, grid: ArrayLike) -> jax.Array:

@@ -8,6 +8,7 @@ References:
   MATH.md section 2; the paper's Condition 3.4, section 4, Proposition 3.7.
 """
 
+from mdm_ot.schedules._tabulated import FreeFormSchedule, check_knots
 from mdm_ot.schedules._families import (
     ALPHA_SPECS,
     GAMMA_SPECS,
@@ -37,6 +38,7 @@ __all__ = [
     "PAPER_BASELINES",
     "BetaCDF",
     "Cosine",
+    "FreeFormSchedule",
     "Identity",
     "InterpSchedule",
     "Linear",
@@ -48,6 +50,7 @@ __all__ = [
     "Sine2",
     "alpha_and_rate",
     "beta_schedule",
+    "check_knots",
     "gamma_and_rate",
     "parse_alpha",
     "parse_gamma",

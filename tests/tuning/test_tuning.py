@@ -22,6 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mdm_ot import tuning as T
+from mdm_ot.sampling import padded_grid
+from mdm_ot.schedules import FreeFormSchedule
 from mdm_ot.energies import discrete_geodesic_minimum
 from mdm_ot.sampling import divergences, exact_output_table
 from mdm_ot.sampling import alpha_on_grid, default_grid
@@ -164,7 +166,7 @@ def test_objective_rejects_bad_settings():
 
 def test_free_form_schedule_on_and_between_knots():
     al = jnp.array([0.0, 0.1, 0.25, 0.9, 1.0])
-    s = T.FreeFormSchedule.from_alphas(al)
+    s = FreeFormSchedule.from_alphas(al)
     knots = default_grid(4)
     a_k, om_k = s.pair(knots, 1 - knots)
     np.testing.assert_allclose(a_k, al, rtol=RTOL, atol=ATOL)
@@ -172,7 +174,7 @@ def test_free_form_schedule_on_and_between_knots():
     np.testing.assert_allclose(s(jnp.array([0.125, 0.625])), [0.05, 0.575], rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(s.inverse(al), knots, rtol=RTOL, atol=ATOL)
     # zero logits = equal increments = the linear schedule on the grid
-    lin = T.FreeFormSchedule.from_logits(jnp.zeros(4))
+    lin = FreeFormSchedule.from_logits(jnp.zeros(4))
     np.testing.assert_allclose(lin.alphas(), knots, rtol=RTOL, atol=ATOL)
     assert s.spec.startswith("free:0,0.1,0.25,0.9,1")
 
@@ -180,7 +182,7 @@ def test_free_form_schedule_on_and_between_knots():
 @pytest.mark.parametrize("alphas", [[0.0, 0.5, 0.4, 1.0], [0.1, 0.5, 1.0], [0.0, 0.5, 0.9], [0.0, np.nan, 1.0], [1.0]])
 def test_free_form_rejects(alphas):
     with pytest.raises(ValueError, match="alphas"):
-        T.FreeFormSchedule.from_alphas(alphas)
+        FreeFormSchedule.from_alphas(alphas)
 
 
 # ----------------------------------------------------------------------------- grid search
@@ -239,16 +241,16 @@ def test_grid_search_energy_is_inf_where_divergent():
 
 
 def test_padded_grid_runs_fewer_steps_with_the_same_compilation(toy):
-    one = T.ExactDivergence.create(toy.q, K, grid=T.padded_grid(1, K))
+    one = T.ExactDivergence.create(toy.q, K, grid=padded_grid(1, K))
     res = T.grid_search(one, SMALL_A, SMALL_B, chunk_size=CHUNK)
     # One step reveals every position at once from the all-masked conditionals (1/2, 1/2):
     # p is uniform on the 32 sentences, so KL(q || p) = log(32 / 2) for every schedule.
     np.testing.assert_allclose(res.values, np.log(16), rtol=RTOL, atol=ATOL)
     assert res.settings["steps"] == 1 and res.settings["compiled_steps"] == K
-    np.testing.assert_array_equal(T._objective_grid(T.ExactDivergence.create(toy.q, 4, grid=T.padded_grid(2, 4)), None),
+    np.testing.assert_array_equal(T._objective_grid(T.ExactDivergence.create(toy.q, 4, grid=padded_grid(2, 4)), None),
                                   [0.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="total_steps"):
-        T.padded_grid(4, 3)
+        padded_grid(4, 3)
 
 
 @pytest.mark.parametrize("a", [[], [0.0, 1.0], [np.nan], [-1.0]])
@@ -390,7 +392,7 @@ def test_free_form_bounds_beta_and_matches_brute_force(beta_run, paper_grid, toy
     h = 1 / 80
     pairs = np.array([(x, y) for x in np.arange(h, 1, h) for y in np.arange(h, 1, h) if x < y - 1e-12])
     alphas = jnp.asarray(np.column_stack([np.zeros(len(pairs)), pairs, np.ones(len(pairs))]))
-    vals = np.asarray(jax.jit(jax.vmap(lambda al: toy(T.FreeFormSchedule.from_alphas(al))))(alphas))
+    vals = np.asarray(jax.jit(jax.vmap(lambda al: toy(FreeFormSchedule.from_alphas(al))))(alphas))
     assert free_run.best_value <= vals.min() + 1e-12
     assert vals.min() <= free_run.best_value + 5e-3  # lattice error O(h^2) in value
     best_pair = pairs[np.argmin(vals)]
