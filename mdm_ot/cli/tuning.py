@@ -204,7 +204,7 @@ def _cmd_tune(args) -> int:
 
 def export_report(alpha: str, length: int, steps: int, block_length: int | None = None) -> dict:
     """The `export` table (JSON-ready); raises ValueError on bad input."""
-    from mdm_ot.tuning import export_table
+    from mdm_ot.sampling import export_table
 
     return export_table(alpha, length, steps, block_length=block_length)
 
@@ -212,7 +212,7 @@ def export_report(alpha: str, length: int, steps: int, block_length: int | None 
 def _cmd_export(args) -> int:
     import numpy as np
 
-    from mdm_ot.tuning import default_export_name
+    from mdm_ot.sampling import default_export_name
 
     table = export_report(args.alpha, args.length, args.steps, args.block_length)
     if args.format == "json":

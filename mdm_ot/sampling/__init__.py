@@ -18,6 +18,7 @@ from mdm_ot.sampling._core import (
     temper,
     transfer_counts,
 )
+from mdm_ot.sampling._export import default_export_name, export_table
 from mdm_ot.sampling._exact import (
     Divergences,
     distribution_statistics,
@@ -47,11 +48,13 @@ __all__ = [
     "check_grid",
     "check_sizes",
     "conditional_table",
+    "default_export_name",
     "default_grid",
     "distribution_statistics",
     "divergences",
     "exact_output",
     "exact_output_table",
+    "export_table",
     "initial_state",
     "marginal_table",
     "markov_conditionals",

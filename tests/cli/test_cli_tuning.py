@@ -11,6 +11,7 @@ import pytest
 
 from mdm_ot import tuning as T
 from mdm_ot.cli import main
+from mdm_ot.sampling import export_table
 
 SMALL = "0.3:0.7:3,0.2:0.6:3"
 
@@ -104,7 +105,7 @@ def test_export_json_stdout_and_file(capsys, tmp_path):
                        "--block-length", "32", "--out", str(path))
     assert rc == 0 and str(path) in out
     d = json.loads(path.read_text())
-    assert d == T.export_table("beta:1,0.2", 256, 16, block_length=32)
+    assert d == export_table("beta:1,0.2", 256, 16, block_length=32)
     assert len(d["tokens_per_block_step"]) == 8 and all(sum(r) == 32 for r in d["tokens_per_block_step"])
 
 
@@ -149,7 +150,7 @@ def test_doc_snippet_rule_matches_export(alpha, length, steps):
     from mdm_ot.sampling import num_transfer_tokens
     from mdm_ot.schedules import parse_alpha
 
-    tab = T.export_table(alpha, length, steps)
+    tab = export_table(alpha, length, steps)
     got = _doc_rule_numpy(np.array([length, 3, 1]), np.array(tab["alpha_grid"]))
     assert got[0].tolist() == tab["tokens_per_step"]
     # other numbers of masked positions: the library's rule on the same schedule

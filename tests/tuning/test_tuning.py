@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mdm_ot import tuning as T
-from mdm_ot.sampling import padded_grid
+from mdm_ot.sampling import default_export_name, export_table, padded_grid
 from mdm_ot.schedules import FreeFormSchedule
 from mdm_ot.energies import discrete_geodesic_minimum
 from mdm_ot.sampling import divergences, exact_output_table
@@ -461,7 +461,7 @@ def _llada_num_transfer_tokens(mask_num: int, steps: int) -> list[int]:
 
 @pytest.mark.parametrize("length, steps, block", [(256, 64, None), (128, 8, 32), (10, 4, None)])
 def test_export_linear_is_llada_split(length, steps, block):
-    tab = T.export_table("linear", length, steps, block_length=block)
+    tab = export_table("linear", length, steps, block_length=block)
     nb = tab["num_blocks"]
     spb = steps // nb
     blk = length // nb
@@ -471,14 +471,14 @@ def test_export_linear_is_llada_split(length, steps, block):
 
 
 def test_export_beta_schedule_counts():
-    tab = T.export_table("beta:1,0.2", 256, 16, block_length=32)
+    tab = export_table("beta:1,0.2", 256, 16, block_length=32)
     assert tab["num_blocks"] == 8 and tab["steps_per_block"] == 2
     x = 32 * np.diff(np.asarray(alpha_on_grid(parse_alpha("beta:1,0.2"), default_grid(2))))
     for row in tab["tokens_per_block_step"]:
         assert sum(row) == 32
         assert all(math.floor(xi) <= c <= math.ceil(xi) for c, xi in zip(row, x, strict=True))
-    assert T.default_export_name(tab) == "tokens_beta_1_0.2_L256_K16_B32.npy"
+    assert default_export_name(tab) == "tokens_beta_1_0.2_L256_K16_B32.npy"
     with pytest.raises(ValueError, match="does not divide"):
-        T.export_table("linear", 10, 4, block_length=3)
+        export_table("linear", 10, 4, block_length=3)
     with pytest.raises(ValueError, match="unknown mask schedule"):
-        T.export_table("cubic", 10, 4)
+        export_table("cubic", 10, 4)
