@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 jax.config.update("jax_enable_x64", True)
 
-from mdm_ot._pytree import register_dataclass  # noqa: E402
+from mdm_ot import register_dataclass  # noqa: E402
 from mdm_ot.energies import reduced_energy  # noqa: E402
 from mdm_ot.schedules import BetaCDF, Optimal  # noqa: E402
 

@@ -13,7 +13,7 @@ multiples of it: :math:`E_k = K(q)\,e`, :math:`E_c = n 2^{n-1} e`, :math:`E_g = 
 the ends, where :math:`\alpha` or :math:`1 - \alpha` is tiny.
 
 Brute-force definitions over the state space, which the paper checks compare against,
-live in :mod:`mdm_ot.paths`.
+live in :mod:`mdm_ot.bruteforce`.
 
 References:
   The paper's Eq. 14 (reduced energy), Definitions 2.1-2.3, Theorems 3.1-3.2, Lemma 3.5,
@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from mdm_ot.quadrature import QuadResult, integrate01
+from mdm_ot.quadrature import QuadResult, describe_status, integrate01
 from mdm_ot.schedules import Identity, InterpSchedule, MaskSchedule
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "minimum_reduced_energy",
     "discrete_geodesic_energy",
     "discrete_geodesic_minimum",
+    "energy_summary",
 ]
 
 
@@ -140,6 +141,54 @@ def minimum_reduced_energy() -> float:
       Lemma 3.5 and Theorem 3.6.
     """
     return math.pi**2
+
+
+def energy_summary(alpha: MaskSchedule, gamma: InterpSchedule | None = None, n: int = 2, d: int = 2) -> dict:
+    r"""The three energies of a schedule pair, its reduced energy and the minimum, as a dict.
+
+    The full-support data distribution over ``n`` positions and ``d`` tokens; values are
+    Python floats, ``+inf`` where the energy diverges (then ``"divergent"`` names the four
+    energies). This is what ``mdm-ot energy`` prints.
+
+    Example:
+      >>> from mdm_ot.schedules import parse_alpha
+      >>> round(energy_summary(parse_alpha("sin2"))["reduced"], 4)  # pi^2, the minimum
+      9.8696
+
+    Raises:
+      ValueError: if ``n`` or ``d`` is not an integer >= 1.
+
+    References:
+      The paper's Eq. 14, Theorems 3.1-3.2, Lemma 3.5; MATH.md section 3.
+    """
+    gamma = Identity() if gamma is None else gamma
+    consts = energy_constants(n, d)
+    res = jax.jit(reduced_energy)(alpha, gamma)
+    e = float(res.value)
+    status = int(res.status)
+    divergent = not math.isfinite(e)
+    emin = minimum_reduced_energy()
+    return {
+        "alpha": alpha.spec,
+        "gamma": gamma.spec,
+        "n": n,
+        "d": d,
+        "reduced": e,
+        "kinetic": consts.kinetic * e,
+        "conditional": consts.conditional * e,
+        "geodesic": consts.geodesic * e,
+        "reduced_error": float(res.error),
+        "minimum": {
+            "reduced": emin,
+            "kinetic": consts.kinetic * emin,
+            "conditional": consts.conditional * emin,
+            "geodesic": consts.geodesic * emin,
+            "alpha": f"sin^2(pi/2 * gamma) with gamma = {gamma.spec}",
+        },
+        "constants": consts._asdict(),
+        "divergent": ["kinetic", "conditional", "geodesic", "reduced"] if divergent else [],
+        "status": describe_status(status),
+    }
 
 
 def discrete_geodesic_energy(

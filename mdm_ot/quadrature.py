@@ -1,26 +1,15 @@
 r"""Quadrature on :math:`[0, 1]` for integrands with power-law endpoint singularities.
 
-The energies of the paper are integrals over :math:`t \in [0, 1]` whose integrands behave
-like :math:`C t^p` near :math:`t = 0` and :math:`C' (1-t)^q` near :math:`t = 1`, e.g.
+:func:`integrate01` computes integrals such as the reduced energy
+:math:`e(\alpha, \gamma) = 4 \int_0^1 \theta'^2 / \gamma' \, dt` (finite or ``+inf``) to about
+:math:`10^{-12}` relative accuracy in float64, with an error estimate and a status, under
+``jax.jit``, ``jax.vmap`` and ``jax.grad``. Integrands are called as ``f(t, tc)`` with
+``tc = 1 - t`` computed accurately (near :math:`t = 1` only ``tc`` carries information).
+The rule, its tail correction, error estimate, divergence test and limits: docs/quadrature.md.
 
-.. math::
-
-    e(\alpha, \gamma) = 4 \int_0^1 \frac{\theta'(t)^2}{\gamma'(t)} \, dt ,
-    \qquad \theta = \arcsin \sqrt{\alpha},
-
-which for the Beta family is finite iff both exponents exceed :math:`-1` and is
-:math:`+\infty` otherwise. :func:`integrate01` computes such integrals to about
-:math:`10^{-12}` relative accuracy in float64, says when they diverge, estimates its own
-error, and works under ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
-
-The integrand is called as ``f(t, tc)`` with the nodes ``t`` and their complements
-``tc = 1 - t``, both computed accurately: near :math:`t = 1` the node ``t`` rounds to
-``1.0`` and only ``tc`` (which then holds numbers like ``1e-200``) carries the
-information, so integrands must be written in terms of ``(t, tc)`` (use ``tc`` wherever the
-formula has :math:`1 - t`).
-
-References: the energies are Eq. 14 and Lemma 3.5 of Chen et al., arXiv:2509.13866; the
-rule is the tanh-sinh (double exponential) quadrature of Takahasi & Mori (1974).
+References:
+  The paper's Eq. 14 and Lemma 3.5 (arXiv:2509.13866); MATH.md section 3; the tanh-sinh
+  rule of Takahasi & Mori (1974).
 """
 
 from __future__ import annotations
@@ -156,13 +145,9 @@ class _Rule(NamedTuple):
 def exponent_tolerance(dtype) -> float:
     r"""Tolerance :math:`\tau` of the divergence test: divergent iff :math:`p \le -1 + \tau`.
 
-    :math:`\tau = \sqrt{\varepsilon}/16` with :math:`\varepsilon` the machine epsilon of
-    ``dtype``: :math:`9.3 \times 10^{-10}` in float64, :math:`2.2 \times 10^{-5}` in
-    float32. It is far above the rounding error of the exponent estimate for a pure power
-    law (about :math:`10^{-16}` in float64), so a logarithmic divergence such as
-    :math:`1/(t(1-t))` (exponent exactly :math:`-1`) is always reported divergent; an
-    integral with :math:`-1 < p \le -1 + \tau` is also reported divergent: its value would
-    exceed :math:`C/\tau`.
+    :math:`\tau = \sqrt{\varepsilon}/16` (:math:`9.3 \times 10^{-10}` in float64,
+    :math:`2.2 \times 10^{-5}` in float32): logarithmic divergences such as
+    :math:`1/(t(1-t))` are always caught (why this value: docs/quadrature.md, "Divergence").
 
     Args:
         dtype: float32 or float64.
@@ -290,28 +275,9 @@ def num_nodes(level: int = DEFAULT_LEVEL, dtype=jnp.float64) -> int:
 def _remainder_sums(lam, rule: _Rule):
     r"""Remainder sums :math:`S_h, S_{2h}` of the trapezoidal sum beyond the last node.
 
-    With :math:`f = C t^p` beyond :math:`t_N` and :math:`\lambda = \pi (p + 1) > 0`, the
-    trapezoidal terms there are :math:`h G(s_N) \rho(s_N + jh)`, :math:`j \ge 1`, with
-
-    .. math::
-
-        \rho(s) = \frac{\cosh s}{\cosh s_N} e^{-\lambda (\sinh s - \sinh s_N)} .
-
-    :math:`S_h = \sum_{j \ge 1} \rho(s_N + j h)`: terms :math:`j \le J` explicitly, the rest
-    by the Euler-Maclaurin formula from :math:`s_M = s_N + J h`,
-
-    .. math::
-
-        \sum_{j > J} \rho(s_N + jh) = \frac{1}{h} \Big[ \int_{s_M}^\infty \rho \, ds
-        - \frac{h}{2} \rho(s_M) - \sum_{k=1}^{K} \frac{B_{2k}}{(2k)!} h^{2k}
-        \rho^{(2k-1)}(s_M) \Big],
-        \qquad \int_{s_M}^\infty \rho \, ds = \frac{e^{-\lambda (\sinh s_M - \sinh s_N)}}
-        {\lambda \cosh s_N},
-
-    with :math:`\rho^{(k)} = e^{-\lambda(\sinh s - \sinh s_N)} \sum_m \lambda^m a_{km}(s)`
-    (polynomials precomputed at :math:`s_M`). The series matters only for small
-    :math:`\lambda` (where :math:`\rho` is smooth on the scale :math:`h`); for large
-    :math:`\lambda` the terms beyond :math:`s_M` are negligible.
+    With :math:`f = C t^p` beyond :math:`t_N` and :math:`\lambda = \pi (p + 1) > 0`: terms
+    up to :math:`s_M = s_N + J h` explicitly, the rest by Euler-Maclaurin (the formulas:
+    docs/quadrature.md, "The remainder sums").
 
     Returns:
         ``(S_h, S_2h, em_err)``, the last a bound on the Euler-Maclaurin error of ``S_h``
@@ -544,88 +510,31 @@ def integrate01(
 ) -> QuadResult:
     r"""Integrate ``f`` over :math:`[0, 1]`, allowing integrable power-law endpoint singularities.
 
-    **Rule.** Tanh-sinh (double exponential) quadrature: the substitution
-    :math:`t = \sigma(\pi \sinh s)` with :math:`\sigma(x) = 1/(1 + e^{-x})` maps
-    :math:`s \in \mathbb{R}` onto :math:`(0, 1)`, and the trapezoidal rule with step
-    :math:`h = 2^{-\mathrm{level}}` is applied in :math:`s`:
+    Tanh-sinh quadrature (nodes down to :math:`t \approx 10^{-231}` in float64) plus a
+    closed-form power-law tail beyond the last node; the endpoint exponents give the
+    divergence test (:math:`p \le -1 + \tau`, :func:`exponent_tolerance`) and the error
+    estimate compares steps :math:`h` and :math:`2h`. A divergent integral has value
+    :math:`\pm\infty` and a status naming the end; non-finite integrand values give
+    ``STATUS_NONFINITE``. The rule, error estimate and limits (slowly varying or
+    oscillating tails, :math:`0/0` integrands): docs/quadrature.md.
 
-    .. math::
-
-        \int_0^1 f(t)\, dt = \int_{-\infty}^{\infty} f(t(s))\, \pi \cosh s \; t(s)\, (1 - t(s))\, ds
-        \approx \sum_{|k| \le N} h\, \pi \cosh(kh)\, t_k (1 - t_k)\, f(t_k)
-        + R_0 + R_1 .
-
-    Both :math:`t_k` and :math:`1 - t_k = \sigma(-\pi \sinh kh)` are computed accurately
-    and passed to ``f``. The nodes stop at :math:`t_N \approx \mathrm{tiny}^{3/4}` (about
-    :math:`10^{-231}` in float64, :math:`4 \times 10^{-29}` in float32), which with the
-    default level gives 373 nodes (float64) or 237 (float32), plus 4 probe points
-    (:func:`num_nodes`).
-
-    **Tail correction.** :math:`R_0` (and symmetrically :math:`R_1`) is the rest of the
-    infinite trapezoidal sum beyond :math:`t_N`, computed in closed form for
-    :math:`f = C t^p` with the exponent measured at the end,
-
-    .. math::
-
-        p = \frac{\log |f(t_N)| - \log |f(t_2)|}{\log t_N - \log t_2},
-        \qquad
-        R_0 = h\, G_N \sum_{j \ge 1} \frac{\cosh s_{N+j}}{\cosh s_N}
-        e^{-\pi (p + 1) (\sinh s_{N+j} - \sinh s_N)},
-
-    (:math:`G_N` the transformed integrand at the last node; the sum is explicit for
-    :math:`s \le s_N + 1`, then Euler-Maclaurin). The infinite trapezoidal sum converges
-    double-exponentially, so this keeps exponents close to :math:`-1` (e.g.
-    :math:`-0.999`, where most of the integral lies below :math:`t = 10^{-231}`) accurate.
-
-    **Error estimate.** :math:`|I_h - I_{2h}|` (the step-:math:`2h` rule reuses every
-    other node; since the error of tanh-sinh roughly squares when :math:`h` halves, this
-    overestimates the error of :math:`I_h`), plus the change of :math:`R_0 + R_1` when the
-    exponent is measured farther from the end (:math:`p` from :math:`t_1, t_2`), plus the
-    Euler-Maclaurin truncation, plus :math:`8 \varepsilon \sum |h G_k|` for rounding.
-    Error in evaluating ``f`` itself is not included (e.g. ``exp(c)`` with
-    :math:`|c| = 50` carries ~50 ulp of relative error into every value).
-
-    **Divergence.** The exponent at each end is estimated from probes at
-    :math:`t_2 = \mathrm{tiny}^{1/2}` and the last node :math:`t_N` (:math:`10^{-154}` and
-    :math:`10^{-231}` in float64). The integral is reported divergent at that end iff
-    :math:`p \le -1 + \tau`, :math:`\tau` = :func:`exponent_tolerance` (:math:`9.3 \times
-    10^{-10}` in float64, :math:`2.2 \times 10^{-5}` in float32), so logarithmic
-    divergences such as :math:`1/(t(1-t))` are caught; ``value`` is then
-    :math:`\pm\infty` (the sign of ``f`` near that end; NaN if both ends diverge with
-    opposite signs) and ``status`` names the end (t = 0 first if both diverge).
-    An integrand that overflows to inf at the last node (or at :math:`t_2`) is also
-    reported divergent.
-    A vanishing integrand near an end (zero at the probes) is fine.
-
-    **Limits.** The rule assumes power-law behaviour :math:`C t^p` over
-    :math:`[0, 10^{-77}]` (float64). Otherwise: a divergence that only sets in below
-    :math:`t_N` is invisible; a slowly varying factor (:math:`t^{-1} / \log^2(1/t)`,
-    convergent, or :math:`1 / (t \log(1/t))`, divergent) gives an exponent slightly
-    above :math:`-1` that drifts between probes, so the tail uncertainty is large and the
-    status is ``STATUS_INACCURATE`` with a meaningless value; oscillating integrands
-    near an end are not handled. Non-finite values anywhere give ``STATUS_NONFINITE``
-    and a non-finite ``value`` (never a finite one). Interior features narrower than the
-    node spacing (about :math:`h/2` in :math:`s`) are not resolved; the error estimate
-    usually, not always, notices. ``f`` is taken at its word at :math:`t_2` and
-    :math:`t_N`: it must be evaluable there without spurious underflow. An integrand
-    written as a ratio whose parts both underflow (:math:`0/0`) gives NaN
-    (``STATUS_NONFINITE``); one that is guarded to return 0 there is treated as
-    vanishing, which hides its true tail, and a divergence with it. Write such
-    integrands in simplified or logarithmic form.
+    Example:
+      >>> r = integrate01(lambda t, tc: 1 / jnp.sqrt(t * tc))  # with jax_enable_x64
+      >>> float(r.value), int(r.status)  # pi, STATUS_OK
+      (3.1415926535897944, 0)
 
     Args:
         f: Integrand ``f(t, tc) -> array``, elementwise, with ``tc = 1 - t`` accurate.
             Parameters closed over by ``f`` may be traced (jit, vmap, grad).
         level: Static refinement level; step :math:`h = 2^{-\mathrm{level}}`, the node
-            count doubles per level. Default 5.
+            count doubles per level. Default 5 (:func:`num_nodes`).
         rtol: Relative tolerance for the status: ``STATUS_INACCURATE`` iff
             ``error > rtol * |value| + atol``. Default ``1e-10`` (float64) or ``1e-5``
             (float32). The value is returned either way.
         atol: Absolute tolerance for the status (default 0: an integral that is zero by
             cancellation needs an explicit ``atol``).
-        dtype: float32 or float64; default: the dtype ``f`` returns when called on weakly
-            typed float nodes, i.e. that of its parameters (float32 parameters give a
-            float32 integral even with x64 on; Python scalars give the default float).
+        dtype: float32 or float64; default: the dtype ``f`` returns on weakly typed float
+            nodes, i.e. that of its parameters.
 
     Returns:
         A :class:`QuadResult` ``(value, error, status)`` of scalars in ``dtype``
@@ -635,8 +544,9 @@ def integrate01(
         ValueError: If ``level`` is not an int in [1, 12], ``rtol`` or ``atol`` are
             negative, the dtype is not float32/float64, or ``f`` is not elementwise.
 
-    References: Eq. 14 and Lemma 3.5 of arXiv:2509.13866 (energies, which may be
-    :math:`+\infty`); Takahasi & Mori (1974) for the tanh-sinh rule.
+    References:
+      Eq. 14 and Lemma 3.5 of arXiv:2509.13866 (energies, which may be :math:`+\infty`);
+      Takahasi & Mori (1974); docs/quadrature.md.
     """
     _check_level(level)
     dt = _integrand_dtype(f, dtype)

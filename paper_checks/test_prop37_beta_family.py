@@ -1,7 +1,7 @@
 """Proposition 3.7: "I_t(1/2, 1/2) = (2/pi) arcsin sqrt(t)", so Beta(1/2, 1/2) gives the linear schedule and Beta(1, 1) gives sin^2(pi t / 2).
 
 Independent sides: the library's Beta CDF (continued fraction with a custom JVP,
-:mod:`mdm_ot.schedules._betainc`) against the closed form (2/pi) arcsin sqrt(t) and its complement
+:func:`mdm_ot.schedules.betainc`) against the closed form (2/pi) arcsin sqrt(t) and its complement
 (2/pi) arcsin sqrt(1-t) computed from tc, and against scipy.special.betainc; the Beta
 schedules against the linear and sin^2 schedules, values and derivatives, at random
 times including within 1e-200 of either end.

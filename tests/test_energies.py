@@ -156,6 +156,18 @@ def test_sine_schedule_with_a_beta_gamma_is_finite():
     np.testing.assert_allclose(float(r.value), 10.190971549402988925, rtol=1e-12, atol=0)
 
 
+def test_energy_summary_multiplies_the_reduced_energy_by_the_constants():
+    s = E.energy_summary(Sine(), BetaCDF(np.float64(0.5), np.float64(1.0)), n=3, d=3)
+    e = float(E.reduced_energy(Sine(), BetaCDF(np.float64(0.5), np.float64(1.0))).value)
+    assert s["reduced"] == e and s["divergent"] == [] and s["status"] == "ok"
+    assert (s["kinetic"], s["conditional"], s["geodesic"]) == (48 * e, 12 * e, 3 * e)
+    assert s["minimum"]["reduced"] == PI2 and s["minimum"]["geodesic"] == 3 * PI2
+    d = E.energy_summary(Linear())  # gamma defaults to the identity: e diverges at both ends
+    assert d["gamma"] == "t" and d["reduced"] == math.inf and d["kinetic"] == math.inf
+    assert sorted(d["divergent"]) == ["conditional", "geodesic", "kinetic", "reduced"]
+    assert "diverges" in d["status"]
+
+
 @settings(max_examples=10)
 @given(ab=mst.beta_params(finite=False))
 def test_divergent_beta_parameters_never_give_a_finite_number(ab):

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-# 04_code_lines.py runs in tests/test_code_cli.py, with assertions on what it prints and saves;
+# 04_code_lines.py runs in tests/experiments/codelines/test_code_cli.py, with assertions on what it prints and saves;
 # running it twice would cost a minute of the default suite.
 _OWN_TEST = {"04_code_lines.py"}
 NOTEBOOKS = sorted(p for p in (pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.py")

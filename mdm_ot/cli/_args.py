@@ -1,9 +1,17 @@
-"""Argument types shared by the ``mdm-ot`` subcommands (one wording for every bad value)."""
+"""Argument types and help texts shared by the ``mdm-ot`` subcommands (one wording for every
+bad value, one source of the schedule-spec help: :data:`mdm_ot.schedules.ALPHA_SPECS`)."""
 
 from __future__ import annotations
 
 import argparse
 import math
+
+from mdm_ot.schedules import ALPHA_SPECS, GAMMA_SPECS
+
+#: ``help=`` of every option that takes a mask schedule spec (parsed by ``parse_alpha``).
+ALPHA_HELP = f"mask schedule: {ALPHA_SPECS}"
+#: ``help=`` of every option that takes an interpolation schedule spec (``parse_gamma``).
+GAMMA_HELP = f"interpolation schedule: {GAMMA_SPECS}"
 
 
 def integer(name: str, lo: int = 1):

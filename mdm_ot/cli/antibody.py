@@ -12,6 +12,8 @@ import dataclasses
 import json
 import sys
 
+from mdm_ot.cli._args import ALPHA_HELP
+
 
 def _log(msg: str) -> None:
     sys.stderr.write(msg + "\n")
@@ -144,7 +146,7 @@ def register(subparsers) -> None:
     e = sub.add_parser("eval", help="infill the '_' positions of one sequence")
     common(e)
     e.add_argument("sequence", help="amino acids with '_' at the positions to infill")
-    e.add_argument("--schedule", default="linear", help="mask schedule spec (linear, sin2, beta:A,B, ...)")
+    e.add_argument("--schedule", default="linear", help=f"{ALPHA_HELP}; default linear")
     e.add_argument("--steps", type=int, default=4)
     e.add_argument("--sampler", default="count-confidence", choices=("count-confidence", "stochastic"))
     e.add_argument("--samples", type=int, default=1)

@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from mdm_ot.cli._args import integer, number
+from mdm_ot.cli._args import ALPHA_HELP, integer, number
 
 
 def register(subparsers) -> None:
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="sample with one schedule and step count; print the metrics")
-    e.add_argument("--alpha", required=True, help="mask schedule: linear, sin, sin2, beta:A,B, ...")
+    e.add_argument("--alpha", required=True, help=ALPHA_HELP)
     e.add_argument("--steps", type=integer("--steps"), required=True, help="sampling steps K")
     e.add_argument("--task", choices=("unconditional", "completion"), default="unconditional")
     e.add_argument("--sampler", choices=("count", "stochastic"), default="count")

@@ -4,14 +4,11 @@ schedule's token counts for a LLaDA-style sampler."""
 from __future__ import annotations
 
 import json
-import math
 import sys
 
-from mdm_ot.cli._args import finite_or_none, integer, number
+from mdm_ot.cli._args import ALPHA_HELP, integer, number
 
-__all__ = ["register", "tune_report", "export_report"]
-
-_ALPHA_HELP = "mask schedule: linear, sin, sin2, poly:P, cosine, loglinear, beta:A,B"
+__all__ = ["register", "export_report"]
 
 
 def register(sub) -> None:
@@ -68,7 +65,7 @@ def register(sub) -> None:
         "tokens_<alpha>_L<L>_K<K>[_B<B>].npy in the current folder); row b replaces LLaDA's "
         "get_num_transfer_tokens for block b (docs/export_llada.md).",
     )
-    e.add_argument("--alpha", required=True, help=_ALPHA_HELP)
+    e.add_argument("--alpha", required=True, help=ALPHA_HELP)
     e.add_argument("--length", type=integer("--length"), required=True, help="generation length L >= 1")
     e.add_argument("--steps", type=integer("--steps"), required=True, help="total number of steps K >= 1 (over all blocks)")
     e.add_argument("--block-length", type=integer("--block-length"), default=None,
@@ -81,81 +78,14 @@ def register(sub) -> None:
 # ----------------------------------------------------------------------------- tune
 
 
-def tune_report(target: str, steps: int, *, sampler: str = "stochastic", order: str = "random",
-                temperature: float | None = None, metric: str = "kl", grid: str = "paper", method: str = "grid",
-                coarse_size: int = 64, fine_size: int = 1024, top_k: int = 10, iterations: int = 100,
-                learning_rate: float = 0.1, restarts: int = 0, free_form: bool = False, seed: int = 0,
-                plot: str | None = None, progress: bool = False) -> dict:
-    """The `tune` command's result as a dict (JSON-ready): keys ``best`` (``a``, ``b``,
-    ``value``), ``grid`` (every grid point and its value), ``settings``, and per method
-    ``two_stage``, ``gradient``, ``free_form``. Raises ValueError on bad input."""
-    from mdm_ot import tuning as T
-
-    tgt = T.parse_target(target)
-    objective = T.make_objective(tgt, steps, sampler=sampler, order=order, temperature=temperature, metric=metric)
-    if method == "gradient" or free_form:
-        if not objective.differentiable:
-            raise ValueError(objective.why_not_differentiable() + " (use --method grid or two-stage, without --free-form)")
-    if method == "two-stage" and tgt.kind != "table":
-        raise ValueError("--method two-stage needs a sampled estimate: use an exact target (modes, middle, markov:..., npy:...)")
-    a_values, b_values = T.parse_grid(grid)
-    if plot is not None and not str(plot).lower().endswith(".png"):
-        raise ValueError(f"--plot must name a .png file, got {plot!r}")
-    settings_extra = {"target": tgt.spec, "target_info": tgt.info, "grid": grid}
-    trajectory = None
-    if method == "two-stage":
-        res = T.two_stage(objective, a_values, b_values, coarse_size=coarse_size, fine_size=fine_size, top_k=top_k,
-                          seed=seed, full="all", progress=progress)
-        out = res.to_dict()
-        plotted = res
-    else:
-        res = T.grid_search(objective, a_values, b_values, progress=progress)
-        out = res.to_dict()
-        out["best"]["source"] = "grid"
-        plotted = res
-        if method == "gradient":
-            trajectory = T.tune_beta(objective, steps=iterations, learning_rate=learning_rate, restarts=restarts, seed=seed)
-            g = trajectory.to_dict()
-            g["evaluations_to_reach_grid_best"] = trajectory.evaluations_to_reach(res.best.value)
-            g["grid_best"] = res.best.to_dict()
-            out["gradient"] = g
-            better = (trajectory.best_value > res.best.value) if objective.maximize else (trajectory.best_value < res.best.value)
-            if better or not math.isfinite(res.best.value):
-                out["best"] = {**trajectory.best.to_dict(), "source": "gradient"}
-    if free_form:
-        ff = T.tune_free_form(objective, num_steps=steps, steps=max(iterations, 200), learning_rate=learning_rate,
-                              restarts=restarts, seed=seed)
-        beta_best = out["best"]["value"]
-        out["free_form"] = {
-            "alpha": [float(x) for x in ff.best_params],
-            "time_grid": ff.settings["time_grid"],
-            "value": finite_or_none(ff.best_value),
-            "num_evaluations": ff.num_evaluations,
-            "beta_best_value": beta_best,
-            "gap_beta_minus_free": None if beta_best is None or not math.isfinite(ff.best_value)
-            else (beta_best - ff.best_value) * (-1 if objective.maximize else 1),
-        }
-    out["settings"] = {**out["settings"], **settings_extra, "method": method}
-    if method == "gradient":
-        out["settings"].update(iterations=iterations, learning_rate=learning_rate, restarts=restarts, seed=seed)
-    if plot is not None:
-        from mdm_ot._plotting import pyplot
-
-        plt = pyplot()
-
-        title = f"{tgt.spec}, K={steps}: {objective.describe()}"
-        fig = T.plot_grid(plotted, plot, title=title, trajectory=trajectory)
-        plt.close(fig)
-        out["plot"] = str(plot)
-    return out
-
-
 def _fmt(v, none="+inf"):
     return none if v is None else f"{v:.6g}"
 
 
 def _cmd_tune(args) -> int:
-    out = tune_report(args.target, args.steps, sampler=args.sampler, order=args.order, temperature=args.temperature,
+    from mdm_ot.tuning import tune_target
+
+    out = tune_target(args.target, args.steps, sampler=args.sampler, order=args.order, temperature=args.temperature,
                       metric=args.metric, grid=args.grid, method=args.method, coarse_size=args.coarse_size,
                       fine_size=args.fine_size, top_k=args.top_k, iterations=args.iterations,
                       learning_rate=args.learning_rate, restarts=args.restarts, free_form=args.free_form,

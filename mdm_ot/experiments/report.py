@@ -61,7 +61,7 @@ def _finite(x):
 
 
 def _section_theorems(out, quick):
-    from mdm_ot.experiments.theorems import format_table, run_all
+    from mdm_ot.experiments.theorems import run_all
 
     res = run_all(seed=0, cases=1 if quick else 4)
     md = ["## 1. The paper's statements, checked numerically", "",
@@ -72,7 +72,6 @@ def _section_theorems(out, quick):
     for r in res["checks"]:
         md.append(f"| {r['statement']} | {r['reference']} | {r['cases']} | "
                   f"{_fmt(r['worst_deviation'], 2)} | {r['verdict']} |")
-    del format_table
     return res, md
 
 

@@ -1,7 +1,7 @@
 r"""The paper's statements, checked numerically on fresh random cases (``mdm-ot theorems``).
 
 Each check computes both sides independently: the brute-force energies sum over the
-state space (:mod:`mdm_ot.paths`), the other side is the reduced formula, a closed form or
+state space (:mod:`mdm_ot.bruteforce`), the other side is the reduced formula, a closed form or
 the paper's constant. The full property-based versions, with the hypotheses dropped, are
 the tests under ``paper_checks/``; this module is the quick, user-facing table.
 
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdm_ot import bruteforce as paths
+from mdm_ot import bruteforce
 from mdm_ot.energies import (
     discrete_geodesic_energy,
     discrete_geodesic_minimum,
@@ -63,8 +63,8 @@ def _random_pair(rng):
 @jax.jit
 def _three_energies(a, b, c, d, q):
     al, g = beta_schedule(a, b), BetaCDF(c, d)
-    return (paths.kinetic_energy(al, q, g).value, paths.conditional_kinetic_energy(al, q, g).value,
-            paths.geodesic_energy(al, q, g).value, reduced_energy(al, g).value)
+    return (bruteforce.kinetic_energy(al, q, g).value, bruteforce.conditional_kinetic_energy(al, q, g).value,
+            bruteforce.geodesic_energy(al, q, g).value, reduced_energy(al, g).value)
 
 
 _SHAPES = ((1, 2), (1, 3), (2, 2), (2, 3), (3, 2))
@@ -200,7 +200,7 @@ def check_appD5(rng, cases, cache):
 
 @jax.jit
 def _nelbo_beta(a, b, q):
-    return paths.nelbo(beta_schedule(a, b), q).value
+    return bruteforce.nelbo(beta_schedule(a, b), q).value
 
 
 def check_propC2(rng, cases, cache):
@@ -210,7 +210,7 @@ def check_propC2(rng, cases, cache):
         n, d = _SHAPES[k % len(_SHAPES)]
         q = _random_q(rng, n, d, full=bool(k % 2))
         a, b = rng.uniform(0.2, 3.0, 2)
-        worst = max(worst, _rel(_nelbo_beta(a, b, q), paths.entropy(q)))
+        worst = max(worst, _rel(_nelbo_beta(a, b, q), bruteforce.entropy(q)))
     return cases, worst
 
 

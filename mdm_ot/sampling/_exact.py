@@ -1,34 +1,21 @@
 r"""Exact output distributions of the few-step samplers, divergences, and Monte-Carlo checks.
 
-For small ``n`` and ``d`` the distribution of the output of a K-step sampler
-(:mod:`mdm_ot.sampling`) with a given denoiser is computed exactly by propagating
-probability over the :math:`(d+1)^n` states (mask = ``d``). A step never builds a dense
-transition matrix: every transition :math:`z \to z'` reveals a subset of the masked
-positions of :math:`z`, so the nonzero transitions are enumerated once per ``(n, d)``:
+For small ``n`` and ``d`` the output distribution of a K-step sampler with a given
+denoiser is computed exactly by propagating probability over the :math:`(d+1)^n` states
+(no dense transition matrix: the nonzero transitions are enumerated once per ``(n, d)``;
+how, in docs/sampling.md). A KL is ``+inf`` where infinite, never a finite stand-in.
 
-* stochastic and random-order count steps: one entry per (state, reveal pattern, tokens),
-  :math:`\sum_z (d+1)^{m(z)} = (2d+1)^n` entries (3125 for ``n=5, d=2``; 531441 for
-  ``n=6, d=4``), each with the time-independent weight
-  :math:`\prod_{i \text{ revealed}} \tilde p_i(z'_i \mid z)` (tempered denoiser output);
-  the step multiplies by :math:`\rho^r (1-\rho)^{m-r}` (stochastic) or
-  :math:`\mathbb 1\{r = c_k\} / \binom{m}{c_k}` (count, random order), where ``m`` masked
-  positions and ``r`` revealed ones, then scatter-adds into the next states;
-* confidence-order count steps: one entry per (state, proposed tokens at its masked
-  positions), :math:`(2d)^n` entries, with the probability of the proposal; the positions
-  revealed are the ``c`` most confident, with the tie rule of :mod:`mdm_ot.sampling`
-  (same function), precomputed for every ``c = 0..n``.
+Example:
+  >>> import numpy as np
+  >>> from mdm_ot.schedules import Linear
+  >>> q = np.array([[0.5, 0.0], [0.0, 0.5]])
+  >>> p = exact_output_table(q, Linear(), num_steps=1, sampler="count")
+  >>> float(divergences(p, q).kl_model_to_data)  # one parallel step leaves the support
+  inf
 
-Everything is jit-compiled and vmaps over schedules (the schedule is a traced pytree).
-
-Divergences: :math:`KL(q \| p)` ("data to model"), :math:`KL(p \| q)` ("model to data"), and
-total variation. A KL is ``+inf`` when the first distribution puts mass where the second
-has none; parallel steps usually put mass off the support of ``q``, so
-:math:`KL(p \| q) = +\infty` is common and is returned as ``inf``, never a finite number.
-
-For Markov-chain targets of realistic length, :func:`markov_statistics` gives Monte-Carlo
-estimates with confidence intervals of the log-likelihood under ``q`` and of the
-adjacent-pair frequencies of samples; :func:`distribution_statistics` gives the same
-quantities exactly for an explicit distribution.
+References:
+  MATH.md section 4 ("the distribution of the K-step sampler's output can be computed
+  exactly by propagating probability over the (d+1)^n states").
 """
 
 from __future__ import annotations
@@ -45,20 +32,18 @@ from jax.scipy.special import xlogy
 from jax.typing import ArrayLike
 
 from mdm_ot._pytree import is_concrete
-from mdm_ot.sampling._oracles import MarkovOracle, all_states, table_oracle
+from mdm_ot.bruteforce import all_states, state_index
 from mdm_ot.sampling._core import (
     _alpha_pair_jit,
-    check_grid,
-    check_sizes,
     _merge_denoiser,
     _rank_with_ties,
     _reveal_probabilities,
     _split_denoiser,
     _tie_tol,
-    default_grid,
     temper,
-    transfer_counts,
 )
+from mdm_ot.sampling._grid import check_grid, check_sizes, default_grid, transfer_counts
+from mdm_ot.sampling._oracles import MarkovOracle, table_oracle
 
 __all__ = [
     "Divergences",
@@ -75,16 +60,12 @@ Sampler = Literal["stochastic", "count"]
 # ----------------------------------------------------------------------------- structures
 
 
-def _digits(n: int, base: int) -> np.ndarray:
-    idx = np.arange(base**n)
-    return ((idx[:, None] // base ** np.arange(n - 1, -1, -1)[None, :]) % base).astype(np.int32)
-
-
 @functools.lru_cache(maxsize=8)
 def _reveal_pairs(n: int, d: int) -> dict[str, np.ndarray]:
     """Every (state, reveal pattern, tokens) triple: position options 0..d-1 (unmasked token),
     d (masked, stays masked), d+1+v (masked, revealed as v)."""
-    o = _digits(n, 2 * d + 1)
+    # the 2d+1 options of every position: the digits of the states of a 2d-token vocabulary
+    o = all_states(n, 2 * d)
     powers = (d + 1) ** np.arange(n - 1, -1, -1)
     revealed = o > d
     src_digit = np.where(o < d, o, d)
@@ -104,7 +85,8 @@ def _reveal_pairs(n: int, d: int) -> dict[str, np.ndarray]:
 def _proposal_pairs(n: int, d: int) -> dict[str, np.ndarray]:
     """Every (state, proposed tokens at its masked positions) pair: position options 0..d-1
     (unmasked token), d+v (masked, proposal v)."""
-    o = _digits(n, 2 * d)
+    # the 2d options of every position: the digits of the sequences of a 2d-token vocabulary
+    o = all_states(n, 2 * d, masked=False)
     powers = (d + 1) ** np.arange(n - 1, -1, -1)
     masked = o >= d
     return {
@@ -113,12 +95,6 @@ def _proposal_pairs(n: int, d: int) -> dict[str, np.ndarray]:
         "tok": np.where(masked, o - d, 0).astype(np.int32),
         "delta": (np.where(masked, o - 2 * d, 0) * powers[None, :]).astype(np.int32),
     }
-
-
-@functools.lru_cache(maxsize=8)
-def _complete_index(n: int, d: int) -> np.ndarray:
-    """Index, among the (d+1)^n states, of each complete sequence in the order of q.ravel()."""
-    return (all_states(n, d, masked=False) @ ((d + 1) ** np.arange(n - 1, -1, -1))).astype(np.int32)
 
 
 def _binom_table(n: int) -> np.ndarray:
@@ -207,7 +183,7 @@ def exact_output(
     vmap over schedules works: ``jax.vmap(lambda s: exact_output(o, s, ...))(batch)``.
 
     Args:
-      denoiser: ``z [S, n] -> probs [S, n, d]`` (e.g. :func:`mdm_ot.oracles.table_oracle`).
+      denoiser: ``z [S, n] -> probs [S, n, d]`` (e.g. :func:`mdm_ot.sampling.table_oracle`).
       schedule: mask schedule (pytree, may be traced).
       length: ``n`` (the state space has :math:`(d+1)^n` states: keep it small).
       num_steps: :math:`K \ge 1`.
@@ -246,7 +222,8 @@ def exact_output(
     raw = _proposal_pairs(length, d) if order == "confidence" else _reveal_pairs(length, d)
     struct = {k: jnp.asarray(v) for k, v in raw.items()}
     struct["states"] = jnp.asarray(all_states(length, d))
-    struct["complete"] = jnp.asarray(_complete_index(length, d))
+    # index, among the (d+1)^n states, of each complete sequence in the order of q.ravel()
+    struct["complete"] = state_index(all_states(length, d, masked=False), d)
     probs = _evaluate_all(*_split_denoiser(denoiser), struct["states"])
     alphas, omegas = _alpha_pair_jit(schedule, jnp.asarray(grid))
     dtype = jnp.result_type(probs.dtype, alphas.dtype)

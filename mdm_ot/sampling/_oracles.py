@@ -17,9 +17,9 @@ token already there; at a state off the support of :math:`q` (:math:`\tilde q(z)
 parallel sampling steps can reach) it returns the uniform distribution over :math:`V` at
 every masked position.
 
-State indexing: a state ``z`` in :math:`\{0, \dots, d\}^n` (``d`` = mask) has index
-:math:`\sum_i z_i (d+1)^{n-1-i}` (first position most significant), so that the marginal
-table reshaped to ``(d+1,) * n`` is indexed by ``z`` directly.
+State indexing: that of :func:`mdm_ot.bruteforce.state_index` (first position most
+significant), so that the marginal table reshaped to ``(d+1,) * n`` is indexed by ``z``
+directly.
 """
 
 from __future__ import annotations
@@ -33,63 +33,20 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from mdm_ot._pytree import register_dataclass, is_concrete
+from mdm_ot.bruteforce import state_index
 
 __all__ = [
     "MarkovOracle",
     "TableOracle",
-    "all_states",
     "conditional_table",
     "marginal_table",
     "markov_conditionals",
     "markov_oracle",
-    "state_index",
     "table_oracle",
 ]
 
 
-# ----------------------------------------------------------------------------- states
-
-
-def state_index(z: ArrayLike, vocab_size: int) -> jax.Array:
-    r"""Index of each state :math:`z \in \{0..d\}^n` in the base-(d+1) enumeration.
-
-    Args:
-      z: integer array ``[..., n]`` with tokens ``0 .. d-1`` and mask ``d``.
-      vocab_size: ``d``.
-
-    Returns:
-      integer array ``[...]``: :math:`\sum_i z_i (d+1)^{n-1-i}`.
-    """
-    z = jnp.asarray(z)
-    n = z.shape[-1]
-    powers = jnp.asarray((vocab_size + 1) ** np.arange(n - 1, -1, -1), dtype=jnp.int32)
-    return jnp.sum(z.astype(jnp.int32) * powers, axis=-1)
-
-
-@functools.lru_cache(maxsize=16)
-def _all_states_np(n: int, vocab_size: int, base: int) -> np.ndarray:
-    idx = np.arange(base**n)
-    powers = base ** np.arange(n - 1, -1, -1)
-    states = (idx[:, None] // powers[None, :]) % base
-    states.setflags(write=False)
-    return states.astype(np.int32)
-
-
-def all_states(n: int, vocab_size: int, *, masked: bool = True) -> np.ndarray:
-    r"""Every state of length ``n`` in index order, as a read-only int32 NumPy array.
-
-    Args:
-      n: sequence length.
-      vocab_size: ``d``.
-      masked: if True, the :math:`(d+1)^n` states over :math:`V \cup \{M\}` (mask = ``d``);
-        if False, the :math:`d^n` sequences of :math:`V^n` (in the order of ``q.ravel()``).
-
-    Returns:
-      ``[(d+1)^n, n]`` or ``[d^n, n]`` int32 array.
-    """
-    if n < 1 or vocab_size < 1:
-        raise ValueError(f"need n >= 1 and vocab_size >= 1, got n={n}, vocab_size={vocab_size}")
-    return _all_states_np(n, vocab_size, vocab_size + 1 if masked else vocab_size)
+# ----------------------------------------------------------------------------- helpers
 
 
 def _normalize(v: jax.Array) -> jax.Array:
@@ -142,7 +99,7 @@ def conditional_table(q: ArrayLike) -> jax.Array:
       q: probabilities of shape ``(d,) * n``.
 
     Returns:
-      ``[(d+1)^n, n, d]`` array, rows indexed by :func:`state_index`.
+      ``[(d+1)^n, n, d]`` array, rows indexed by :func:`mdm_ot.bruteforce.state_index`.
 
     References:
       MATH.md sections 1 and 4 (concrete score; off-support convention).

@@ -1,16 +1,11 @@
 r"""The regularized incomplete beta function with derivatives in ``t``, ``a`` and ``b``.
 
-``jax.scipy.special.betainc`` has no derivative with respect to its shape parameters. The
-paper's schedule search (section 4) moves along (a, b), so the library needs one. The value
-comes from the continued fraction of the incomplete beta function (modified Lentz
-iteration, run until every element has converged); the derivatives in (a, b) are the
-forward-mode derivatives of that same continued fraction, the method of Boik and
-Robison-Cox (1998), supplied through a ``custom_jvp`` so that ``jax.grad`` works too.
-The derivative in ``t`` is the Beta density, in closed form.
+Continued fraction (modified Lentz) with forward-mode derivatives in (a, b) through a
+``custom_jvp`` (Boik and Robison-Cox 1998); every function takes the point twice, as ``t`` and
+``tc = 1 - t``, each accurate. Details: docs/schedules.md.
 
-Every function here takes the point twice, as ``t`` and ``tc = 1 - t``, computed
-separately by the caller. Near ``t = 1`` the float ``t`` rounds to 1 and only ``tc``
-carries the information; the energies integrate singular densities right up to both ends.
+References:
+  The paper's section 4 (Beta-CDF schedules).
 """
 
 from __future__ import annotations
@@ -20,6 +15,8 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammaln
+
+__all__ = ["betaln", "betainc_pair", "log_density", "betainc", "betaincinv"]
 
 _MAX_ITER = 4000
 

@@ -267,9 +267,10 @@ class PerturbedOptimal(MaskSchedule):
         psi, psic = self._psi(t, tc)
         return jnp.sin(0.5 * jnp.pi * psi) ** 2, jnp.sin(0.5 * jnp.pi * psic) ** 2
 
-    def log_pair(self, t, tc):
-        """(log alpha, log(1 - alpha)) without underflow (used by :mod:`mdm_ot.paths`)."""
-        psi, psic = self._psi(jnp.asarray(t), jnp.asarray(tc))
+    def log_pair(self, t, tc=None):
+        """(log alpha, log(1 - alpha)) without underflow (used by :mod:`mdm_ot.bruteforce`)."""
+        t = jnp.asarray(t)
+        psi, psic = self._psi(t, 1.0 - t if tc is None else jnp.asarray(tc))
 
         def log_sin(x):
             s = jnp.sin(0.5 * jnp.pi * x)

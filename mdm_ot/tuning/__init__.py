@@ -1,50 +1,60 @@
-r"""Tuning a schedule for a target, a step budget and a sampler: objectives, grid and
-two-stage search, gradient descent, plots, LLaDA-style export.
+r"""Tuning a mask schedule for a target, a step budget and a sampler: objectives, grid and
+two-stage search, gradient descent, plots. The guide is docs/tuning.md.
+
+Example:
+  >>> from mdm_ot import tuning
+  >>> objective = tuning.make_objective("middle", 3)  # KL(q || p), 3 stochastic steps
+  >>> result = tuning.tune(objective, "grid", grid="paper")
+  >>> round(result.best.a, 1), round(result.best.b, 1)  # doctest: +SKIP
 
 References:
   The paper's section 4 and Appendix E.1 (the two-stage grid protocol).
 """
 
-from mdm_ot.tuning._targets import (
-    LETTERS,
-    TOY_LENGTH,
-    TOY_TARGETS,
-    TOY_VOCAB,
-    sentence,
-    toy_sentences,
-    toy_target,
-)
-from mdm_ot.tuning._tuning import (
+from mdm_ot.tuning._api import METHODS, tune, tune_target
+from mdm_ot.tuning._core import Best
+from mdm_ot.tuning._gradient import GradientResult, tune_beta, tune_free_form
+from mdm_ot.tuning._objectives import (
     COUNT_NOT_DIFFERENTIABLE,
-    GRID_SPECS,
     METRICS,
-    TARGET_SPECS,
-    Best,
     CallableObjective,
     DiscreteEnergy,
     ExactDivergence,
-    GradientResult,
-    GridResult,
     Objective,
     ReducedEnergy,
-    Target,
-    TwoStageResult,
-    grid_search,
-    kendall_tau,
     make_objective,
-    markov_chain,
+)
+from mdm_ot.tuning._plot import plot_grid
+from mdm_ot.tuning._search import (
+    GRID_SPECS,
+    GridResult,
+    TwoStageRecord,
+    TwoStageResult,
+    grid_neighbours,
+    grid_search,
     parse_grid,
-    parse_target,
-    plot_grid,
-    tune_beta,
-    tune_free_form,
     two_stage,
+    two_stage_search,
+)
+from mdm_ot.tuning._targets import (
+    LETTERS,
+    TARGET_SPECS,
+    TOY_LENGTH,
+    TOY_TARGETS,
+    TOY_VOCAB,
+    Target,
+    markov_chain,
+    parse_target,
+    sentence,
+    toy_sentences,
+    toy_target,
 )
 
 __all__ = [
     "COUNT_NOT_DIFFERENTIABLE",
     "GRID_SPECS",
     "LETTERS",
+    "METHODS",
     "METRICS",
     "TARGET_SPECS",
     "TOY_LENGTH",
@@ -59,9 +69,10 @@ __all__ = [
     "Objective",
     "ReducedEnergy",
     "Target",
+    "TwoStageRecord",
     "TwoStageResult",
+    "grid_neighbours",
     "grid_search",
-    "kendall_tau",
     "make_objective",
     "markov_chain",
     "parse_grid",
@@ -70,7 +81,10 @@ __all__ = [
     "sentence",
     "toy_sentences",
     "toy_target",
+    "tune",
     "tune_beta",
     "tune_free_form",
+    "tune_target",
     "two_stage",
+    "two_stage_search",
 ]

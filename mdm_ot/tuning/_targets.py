@@ -1,4 +1,7 @@
-r"""The paper's toy targets (Figure 4): sentences of ``n = 5`` tokens over ``{a, b}``.
+r"""Targets of the tuning: the paper's toy targets, random and explicit Markov chains,
+tables from files, energies; and the string specs of the command line.
+
+The toy targets (Figure 4) are sentences of ``n = 5`` tokens over ``{a, b}``.
 
 Tokens: ``a = 0``, ``b = 1`` (the mask is ``2``). Targets, as tables of shape ``(2,) * 5``
 indexed by the sentence:
@@ -8,19 +11,48 @@ indexed by the sentence:
 
 References:
   The paper's Figure 4 (toy experiment, 3 sampling steps); MATH.md section 5.
+
+Example:
+  >>> from mdm_ot.tuning import parse_target
+  >>> parse_target("markov:n=4,d=2,seed=0").q.shape
+  (2, 2, 2, 2)
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 from jax.typing import ArrayLike
 
-__all__ = ["LETTERS", "TOY_LENGTH", "TOY_TARGETS", "TOY_VOCAB", "sentence", "toy_sentences", "toy_target"]
+from mdm_ot.sampling import MarkovOracle, markov_oracle, table_oracle
+from mdm_ot.schedules import Identity, InterpSchedule, parse_gamma
+from mdm_ot.tuning._core import _MAX_TRANSITIONS
+
+__all__ = [
+    "LETTERS",
+    "TARGET_SPECS",
+    "TOY_LENGTH",
+    "TOY_TARGETS",
+    "TOY_VOCAB",
+    "Target",
+    "markov_chain",
+    "parse_target",
+    "sentence",
+    "toy_sentences",
+    "toy_target",
+]
 
 TOY_LENGTH = 5
 TOY_VOCAB = 2
 LETTERS = "ab"
 TOY_TARGETS = ("modes", "middle")
+TARGET_SPECS = (
+    "modes, middle (the paper's toy), markov:n=N,d=D,seed=S[,conc=C] (random chain), "
+    "markov:n=N,init=P1/.../Pd,trans=P11/.../Pdd (explicit chain, rows of trans in order), "
+    "npy:FILE (a table q of shape (d,)*n), energy[:GAMMA], discrete-energy[:GAMMA]"
+)
 
 
 def toy_target(name: str) -> np.ndarray:
@@ -50,3 +82,118 @@ def toy_sentences() -> list[str]:
     """The 32 sentences in the order of ``toy_target(name).ravel()`` (``aaaaa`` first)."""
     grid = np.indices((TOY_VOCAB,) * TOY_LENGTH).reshape(TOY_LENGTH, -1).T
     return [sentence(row) for row in grid]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A parsed ``--target`` spec: a table ``q`` (oracle targets) or an energy."""
+
+    spec: str
+    kind: str  # "table" or "energy" or "discrete-energy"
+    q: np.ndarray | None = None
+    gamma: InterpSchedule | None = None
+    info: dict = dataclasses.field(default_factory=dict)
+
+
+def markov_chain(n: int, d: int, seed: int, concentration: float = 0.5) -> MarkovOracle:
+    r"""A random Markov chain: initial distribution and every row of the transition matrix
+    drawn from a symmetric Dirichlet(``concentration``) with ``numpy.random.default_rng(seed)``
+    (smaller concentration: sparser, more structured chains).
+
+    ``n`` is only validated here (the chain has any length).
+    """
+    for name, v, lo in (("n", n, 1), ("d", d, 2), ("seed", seed, 0)):
+        if not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not (math.isfinite(concentration) and concentration > 0):
+        raise ValueError(f"the Dirichlet concentration must be > 0, got {concentration}")
+    rng = np.random.default_rng(seed)
+    init = rng.dirichlet(np.full(d, concentration))
+    trans = rng.dirichlet(np.full(d, concentration), size=d)
+    return markov_oracle(init, trans)
+
+
+def _parse_markov(spec: str, body: str) -> Target:
+    fields: dict[str, str] = {}
+    for part in body.split(","):
+        key, eq, value = part.partition("=")
+        key = key.strip()
+        if not eq or not key or not value.strip():
+            raise ValueError(f"bad target {spec!r}: expected key=value pairs; allowed: {TARGET_SPECS}")
+        if key in fields:
+            raise ValueError(f"bad target {spec!r}: {key} given twice")
+        fields[key] = value.strip()
+
+    def integer(key):
+        try:
+            return int(fields[key])
+        except ValueError:
+            raise ValueError(f"bad target {spec!r}: {key} must be an integer, got {fields[key]!r}") from None
+
+    def vector(key):
+        try:
+            return np.array([float(x) for x in fields[key].split("/")])
+        except ValueError:
+            raise ValueError(f"bad target {spec!r}: {key} must be numbers separated by '/'") from None
+
+    if "n" not in fields:
+        raise ValueError(f"bad target {spec!r}: markov needs the length n=N; allowed: {TARGET_SPECS}")
+    n = integer("n")
+    if n < 1:
+        raise ValueError(f"bad target {spec!r}: n must be >= 1")
+    random_keys, explicit_keys = {"n", "d", "seed", "conc"}, {"n", "init", "trans"}
+    if set(fields) <= random_keys and {"d", "seed"} <= set(fields):
+        conc = float(fields.get("conc", "0.5"))
+        chain = markov_chain(n, integer("d"), integer("seed"), conc)
+        info = {"n": n, "d": integer("d"), "seed": integer("seed"), "conc": conc}
+    elif set(fields) == explicit_keys:
+        init, trans = vector("init"), vector("trans")
+        d = init.shape[0]
+        if trans.shape[0] != d * d:
+            raise ValueError(f"bad target {spec!r}: trans needs d*d = {d * d} numbers for d = {d}, got {trans.shape[0]}")
+        chain = markov_oracle(init, trans.reshape(d, d))
+        info = {"n": n, "d": d}
+    else:
+        raise ValueError(f"bad target {spec!r}: give n, d, seed[, conc] or n, init, trans; allowed: {TARGET_SPECS}")
+    d = chain.vocab_size
+    if (2 * d + 1) ** n > _MAX_TRANSITIONS:
+        raise ValueError(f"bad target {spec!r}: n = {n}, d = {d} is too large for the exact evaluation "
+                         f"((2d+1)^n = {(2 * d + 1) ** n} > {_MAX_TRANSITIONS})")
+    q = np.asarray(chain.table(n), np.float64)
+    info.update(init=np.asarray(chain.init).tolist(), trans=np.asarray(chain.trans).tolist())
+    return Target(spec, "table", q=q / q.sum(), info=info)
+
+
+def parse_target(spec: str) -> Target:
+    """Parse a target spec (:data:`TARGET_SPECS`).
+
+    Markov grammar: ``markov:n=6,d=3,seed=0`` is a random chain (:func:`markov_chain`; an
+    optional ``conc=C`` sets the Dirichlet concentration, default 0.5);
+    ``markov:n=4,init=0.5/0.5,trans=0.9/0.1/0.2/0.8`` is an explicit chain (``trans`` row by
+    row). The target is the chain's distribution over sequences of length ``n``; the exact
+    evaluation limits the size to :math:`(2d+1)^n \\le 2 \\cdot 10^6`.
+
+    Raises:
+      ValueError: naming what was wrong and what is allowed.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"the target must be a non-empty string; allowed: {TARGET_SPECS}")
+    s = spec.strip()
+    if s in TOY_TARGETS:
+        return Target(s, "table", q=toy_target(s), info={"n": 5, "d": 2})
+    name, _, body = s.partition(":")
+    if name == "markov" and body:
+        return _parse_markov(spec, body)
+    if name == "npy" and body:
+        try:
+            q = np.load(body, allow_pickle=False)
+        except FileNotFoundError:
+            raise ValueError(f"bad target {spec!r}: no such file {body!r}") from None
+        except Exception as exc:  # noqa: BLE001 (any unreadable file is bad input)
+            raise ValueError(f"bad target {spec!r}: cannot read {body!r} as .npy ({exc})") from None
+        table_oracle(q)
+        return Target(spec, "table", q=np.asarray(q, np.float64), info={"n": q.ndim, "d": q.shape[0]})
+    if name in ("energy", "discrete-energy"):
+        gamma = parse_gamma(body) if body else Identity()
+        return Target(spec, name, gamma=gamma, info={"gamma": gamma.spec})
+    raise ValueError(f"unknown target {spec!r}; allowed: {TARGET_SPECS}")

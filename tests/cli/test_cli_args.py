@@ -1,11 +1,12 @@
-"""The argparse types shared by every subcommand."""
+"""The argparse types and help texts shared by every subcommand (mdm_ot.cli's public helpers)."""
 
 import argparse
 import math
 
 import pytest
 
-from mdm_ot.cli._args import finite_or_none, integer, number
+from mdm_ot.cli import ALPHA_HELP, GAMMA_HELP, finite_or_none, integer, number
+from mdm_ot.schedules import ALPHA_SPECS, GAMMA_SPECS
 
 
 def test_integer_bounds_and_wording():
@@ -29,3 +30,7 @@ def test_number_strict_and_finite():
 def test_finite_or_none():
     assert finite_or_none(2) == 2.0 and isinstance(finite_or_none(2), float)
     assert finite_or_none(math.inf) is None and finite_or_none(float("nan")) is None
+
+
+def test_spec_help_comes_from_the_schedules_package():
+    assert ALPHA_HELP.endswith(ALPHA_SPECS) and GAMMA_HELP.endswith(GAMMA_SPECS)

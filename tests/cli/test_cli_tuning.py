@@ -1,6 +1,6 @@
 """Tests of `mdm-ot tune` and `mdm-ot export` (in process, through mdm_ot.cli.main).
 
-The exact-target runs use the configuration of tests/test_tuning.py (toy 'modes', K = 3,
+The exact-target runs use the configuration of tests/tuning/test_tuning.py (toy 'modes', K = 3,
 stochastic steps, at most 16 schedules per batch) so that they share its compilation.
 """
 
@@ -86,13 +86,8 @@ def test_tune_gradient_and_free_form_on_energies(capsys, tmp_path):
     (["--target", "modes", "--steps", "0"], "--steps"),
     (["--target", "modes", "--steps", "3", "--method", "annealing"], "invalid choice"),
 ])
-def test_tune_bad_input_is_one_line_exit_2(capsys, argv, match):
-    with pytest.raises(SystemExit) as exc:  # argparse errors exit directly
-        rc = main(["tune", *argv])
-        raise SystemExit(rc)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("mdm-ot: error:") and err.count("\n") == 1 and match in err
+def test_tune_bad_input_is_one_line_exit_2(assert_one_line_error, argv, match):
+    assert_one_line_error(["tune", *argv], match)
 
 
 def test_export_json_stdout_and_file(capsys, tmp_path):

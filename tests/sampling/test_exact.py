@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from mdm_ot import sampling as exact
+from mdm_ot.bruteforce import all_states, state_index
 from mdm_ot.sampling import (
     distribution_statistics,
     divergences,
@@ -52,7 +52,7 @@ def counts_rule(alphas: np.ndarray, total: int) -> list[int]:
 def brute_output(q, alphas, sampler, order="random", temperature=1.0):
     """The sampler's output distribution by enumerating, step by step, every reveal set and
     every token (or every proposal, for confidence order), with conditionals computed by
-    summing q. Plain Python; shares no code with mdm_ot.exact."""
+    summing q. Plain Python; shares no code with mdm_ot.sampling."""
     n, d = q.ndim, q.shape[0]
     mask = d
     xs = list(itertools.product(range(d), repeat=n))
@@ -188,7 +188,7 @@ def test_stochastic_modes_closed_form(a, b):
 def test_mass_stays_on_complete_states():
     q = toy_target("middle")
     mass = np.asarray(exact_output_table(q, beta_schedule(0.9, 0.3), num_steps=3, sampler="stochastic", return_states=True))
-    complete = exact._complete_index(5, 2)
+    complete = np.asarray(state_index(all_states(5, 2, masked=False), 2))  # the complete states
     np.testing.assert_allclose(mass.sum(), 1.0, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(mass[complete].sum(), 1.0, rtol=RTOL, atol=ATOL)
     assert np.all(mass >= 0)

@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.special import entr
 
-from mdm_ot.sampling import (
-    all_states,
-    markov_conditionals,
-    markov_oracle,
-    state_index,
-    table_oracle,
-)
+from mdm_ot.bruteforce import all_states, state_index
+from mdm_ot.sampling import markov_conditionals, markov_oracle, table_oracle
 
 RTOL, ATOL = 1e-12, 1e-13
 

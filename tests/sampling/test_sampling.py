@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import sampling
-from mdm_ot._pytree import register_dataclass
 from mdm_ot.sampling import table_oracle
 from mdm_ot.sampling import (
     initial_state,
@@ -23,6 +22,7 @@ from mdm_ot.sampling import (
     sample_stochastic,
     transfer_counts,
 )
+from mdm_ot import register_dataclass
 from mdm_ot.schedules import Linear, Poly, Sine2
 
 RTOL, ATOL = 1e-12, 1e-12
@@ -116,7 +116,12 @@ def test_rank_with_ties_chain_still_selects_exactly_c():
     tol = 1e-6
     scores = jnp.array([[0.0, 0.6e-6, 1.2e-6, 0.5], [0.3, 0.3 + 1e-17, 0.1, 0.3 - 1e-17]])
     eligible = jnp.array([[True, True, True, False], [True, True, True, True]])
-    rank = np.asarray(sampling._rank_with_ties(scores, eligible, tol))
+    # About an internal: the repair of chained near-ties in the one tie rule (shared by
+    # the samplers, transfer_counts and the exact evaluation) has no public entry point
+    # that sets both the tolerance and the eligible mask.
+    from mdm_ot.sampling._core import _rank_with_ties
+
+    rank = np.asarray(_rank_with_ties(scores, eligible, tol))
     np.testing.assert_array_equal(rank, [[0, 1, 2, 3], [0, 1, 3, 2]])
 
 
@@ -290,10 +295,20 @@ def test_new_oracle_of_same_shape_does_not_recompile():
     z0 = initial_state(3, 2, batch=4)
     qs = [rng.dirichlet(np.ones(8)).reshape(2, 2, 2) for _ in range(3)]
     sample_count(table_oracle(qs[0]), Linear(), jax.random.key(0), z0, num_steps=2)
-    size = sampling._sample._cache_size()
-    for q in qs[1:]:
-        sample_count(table_oracle(q), Linear(), jax.random.key(0), z0, num_steps=2)
-    assert sampling._sample._cache_size() == size
+    # Counted with jax's public compilation events: a new oracle compiles nothing.
+    compiles = []
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for q in qs[1:]:
+            sample_count(table_oracle(q), Linear(), jax.random.key(0), z0, num_steps=2)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == []
 
 
 def test_sampler_rejects_bad_input(chain):

@@ -1,4 +1,8 @@
-"""Unit tests for mdm_ot.schedules and the differentiable Beta CDF (mdm_ot.schedules._betainc)."""
+"""Unit tests for mdm_ot.schedules: the families, the spec parser and the differentiable Beta CDF.
+
+Tests that evaluate a schedule take the ``variant`` fixture (tests/schedules/conftest.py)
+and run both eagerly and under ``jax.jit``.
+"""
 
 import math
 
@@ -12,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
-from mdm_ot.schedules import _betainc
 from mdm_ot.schedules import (
     PAPER_BASELINES,
     BetaCDF,
@@ -23,6 +26,9 @@ from mdm_ot.schedules import (
     Sine2,
     alpha_and_rate,
     beta_schedule,
+    betainc,
+    betainc_pair,
+    betaincinv,
     gamma_and_rate,
     parse_alpha,
     parse_gamma,
@@ -32,8 +38,8 @@ from mdm_ot.schedules import (
 ALL_SPECS = ["linear", "sin", "sin2", "poly:0.5", "poly:3", "cosine", "loglinear", "beta:0.9,0.3",
              "beta:1,0.2", "beta:0.3,0.9", "beta:2.5,7"]
 
-_betainc_jit = jax.jit(_betainc.betainc)
-_grad_ab = jax.jit(jax.vmap(jax.grad(_betainc.betainc, argnums=(0, 1, 2))))
+_jit_betainc = jax.jit(betainc)
+_grad_ab = jax.jit(jax.vmap(jax.grad(betainc, argnums=(0, 1, 2))))
 
 
 def _log_uniform(rng, lo, hi, size):
@@ -54,7 +60,7 @@ def test_betainc_matches_scipy_everywhere():
         10.0 ** rng.uniform(-40, 0, size // 3),
         1.0 - 10.0 ** rng.uniform(-16, 0, size - 2 * (size // 3)),
     ])
-    got = np.asarray(_betainc_jit(a, b, t))
+    got = np.asarray(_jit_betainc(a, b, t))
     np.testing.assert_allclose(got, sps.betainc(a, b, t), rtol=0, atol=1e-12)
 
 
@@ -69,7 +75,7 @@ def test_betainc_grid_corners_and_endpoints():
     a = np.array([0.05, 0.05, 20.0, 20.0, 1.0, 0.5])
     b = np.array([0.05, 20.0, 0.05, 20.0, 1.0, 0.5])
     for t in (0.0, 1.0, 1e-300, 0.5, 1.0 - 2.0**-53):
-        got = np.asarray(_betainc_jit(a, b, np.full_like(a, t)))
+        got = np.asarray(_jit_betainc(a, b, np.full_like(a, t)))
         want = [float(mpmath.betainc(x, y, 0, mpmath.mpf(t), regularized=True)) for x, y in zip(a, b, strict=True)]
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
@@ -78,7 +84,7 @@ def test_complement_is_relatively_accurate_near_one():
     """1 - I_t(a, b) from (t, tc) keeps relative precision where t rounds to 1."""
     a, b = 3.0, 0.7
     tc = np.array([1e-20, 1e-60, 1e-150])
-    _, comp = _betainc.betainc_pair(a, b, 1.0 - tc, tc)
+    _, comp = betainc_pair(a, b, 1.0 - tc, tc)
     # 1 - I_t(a,b) = I_tc(b, a); scipy evaluates that one directly.
     np.testing.assert_allclose(np.asarray(comp), sps.betainc(b, a, tc), rtol=1e-12, atol=0)
 
@@ -86,7 +92,7 @@ def test_complement_is_relatively_accurate_near_one():
 def test_proposition_37_closed_form():
     """I_t(1/2, 1/2) = (2/pi) arcsin sqrt(t) (Proposition 3.7)."""
     t = np.linspace(0.0, 1.0, 101)
-    got = np.asarray(_betainc_jit(0.5, 0.5, t))
+    got = np.asarray(_jit_betainc(0.5, 0.5, t))
     np.testing.assert_allclose(got, 2 / np.pi * np.arcsin(np.sqrt(t)), rtol=0, atol=1e-14)
 
 
@@ -116,7 +122,7 @@ def test_betainc_gradients_match_finite_differences():
 
 def test_betainc_check_grads_first_order():
     for a, b, t in [(0.7, 2.0, 0.3), (3.0, 0.4, 0.9), (12.0, 15.0, 0.45)]:
-        check_grads(_betainc.betainc, (a, b, t), order=1, modes=("fwd", "rev"), eps=1e-5,
+        check_grads(betainc, (a, b, t), order=1, modes=("fwd", "rev"), eps=1e-5,
                     rtol=1e-6, atol=1e-8)
 
 
@@ -136,12 +142,12 @@ def test_betaincinv_inverts_and_differentiates():
     a = _log_uniform(rng, 0.2, 10.0, 500)
     b = _log_uniform(rng, 0.2, 10.0, 500)
     y = rng.uniform(0.001, 0.999, 500)
-    t = np.asarray(jax.jit(_betainc.betaincinv)(a, b, y))
+    t = np.asarray(jax.jit(betaincinv)(a, b, y))
     inner = (t > 1e-12) & (t < 1 - 1e-12)  # where t itself resolves the CDF
     np.testing.assert_allclose(sps.betainc(a, b, t)[inner], y[inner], rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(t[inner], sps.betaincinv(a, b, y)[inner], rtol=1e-8, atol=1e-13)
     # Implicit derivative: dt/dy = 1 / density; dt/da = -dI/da / density.
-    check_grads(_betainc.betaincinv, (0.8, 2.5, 0.4), order=1, modes=("fwd", "rev"),
+    check_grads(betaincinv, (0.8, 2.5, 0.4), order=1, modes=("fwd", "rev"),
                 eps=1e-6, rtol=1e-6, atol=1e-9)
 
 
@@ -149,10 +155,10 @@ def test_betaincinv_inverts_and_differentiates():
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS)
-def test_schedule_boundaries_monotone_and_inverse(spec):
+def test_schedule_boundaries_monotone_and_inverse(spec, variant):
     s = parse_alpha(spec)
     t = jnp.linspace(0.0, 1.0, 201)
-    al = np.asarray(s(t))
+    al = np.asarray(variant(lambda s, t: s(t))(s, t))
     expected_start = 1e-3 if spec == "loglinear" else 0.0
     np.testing.assert_allclose(al[0], expected_start, rtol=0, atol=1e-15)
     np.testing.assert_allclose(al[-1], 1.0, rtol=0, atol=1e-15)
@@ -162,28 +168,28 @@ def test_schedule_boundaries_monotone_and_inverse(spec):
     # Where alpha still resolves t to 1e-9: near alpha = 1 the inverse is ill-conditioned
     # (1 - alpha ~ 1e-10 at t = 0.87 for beta:2.5,7).
     keep = (al > 1e-300) & (al < 1.0 - 1e-6)
-    back = np.asarray(s.inverse(al))[keep]
+    back = np.asarray(variant(lambda s, a: s.inverse(a))(s, al))[keep]
     np.testing.assert_allclose(back, np.asarray(t)[keep], rtol=1e-9, atol=1e-12)
     assert parse_alpha(s.spec).spec == s.spec
 
 
 @pytest.mark.parametrize("spec", ALL_SPECS)
-def test_pair_complement_and_rate_by_autodiff(spec):
+def test_pair_complement_and_rate_by_autodiff(spec, variant):
     s = parse_alpha(spec)
     t = jnp.linspace(0.01, 0.99, 50)
-    al, om, dal = alpha_and_rate(s, t)
+    al, om, dal = variant(alpha_and_rate)(s, t)
     np.testing.assert_allclose(np.asarray(al + om), 1.0, rtol=0, atol=1e-14)
     h = 1e-6
     fd = (s(t + h) - s(t - h)) / (2 * h)
     np.testing.assert_allclose(np.asarray(dal), np.asarray(fd), rtol=1e-7, atol=1e-9)
-    th, dth = theta_and_rate(s, t)
+    th, dth = variant(theta_and_rate)(s, t)
     np.testing.assert_allclose(np.sin(np.asarray(th)) ** 2, np.asarray(al), rtol=1e-12, atol=1e-15)
     # theta' = alpha' / (2 sqrt(alpha (1 - alpha)))
     np.testing.assert_allclose(np.asarray(dth), np.asarray(dal / (2 * jnp.sqrt(al * om))),
                                rtol=1e-10, atol=1e-12)
 
 
-def test_closed_forms_of_families():
+def test_closed_forms_of_families(variant):
     t = np.linspace(0, 1, 33)
     cases = {
         "linear": t,
@@ -197,11 +203,11 @@ def test_closed_forms_of_families():
         "beta:0.9,0.3": np.sin(np.pi / 2 * sps.betainc(0.9, 0.3, t)) ** 2,
     }
     for spec, want in cases.items():
-        got = np.asarray(parse_alpha(spec)(jnp.asarray(t)))
+        got = np.asarray(variant(lambda s, t: s(t))(parse_alpha(spec), jnp.asarray(t)))
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14, err_msg=spec)
 
 
-def test_one_minus_alpha_accurate_near_data_end():
+def test_one_minus_alpha_accurate_near_data_end(variant):
     """1 - alpha from (t, tc) has relative precision when 1 - t = 1e-100."""
     tc = jnp.asarray([1e-100])
     t = 1.0 - tc
@@ -213,7 +219,7 @@ def test_one_minus_alpha_accurate_near_data_end():
         "poly:3": 3e-100,
     }
     for spec, w in want.items():
-        _, om = parse_alpha(spec).pair(t, tc)
+        _, om = variant(lambda s, t, tc: s.pair(t, tc))(parse_alpha(spec), t, tc)
         np.testing.assert_allclose(np.asarray(om)[0], w, rtol=1e-12, atol=0, err_msg=spec)
 
 
@@ -265,16 +271,17 @@ def test_optimal_family_inverse_roundtrip(a, b, alpha):
         np.testing.assert_allclose(float(back), alpha, rtol=1e-9, atol=1e-12)
 
 
-def test_gamma_schedules():
+def test_gamma_schedules(variant):
     t = jnp.linspace(0.0, 1.0, 11)
-    np.testing.assert_allclose(np.asarray(Identity()(t)), np.asarray(t), rtol=0, atol=0)
+    call = variant(lambda s, t: s(t))
+    np.testing.assert_allclose(np.asarray(call(Identity(), t)), np.asarray(t), rtol=0, atol=0)
     g = parse_gamma("beta:2,3")
-    np.testing.assert_allclose(np.asarray(g(t)), sps.betainc(2, 3, np.asarray(t)), rtol=0,
+    np.testing.assert_allclose(np.asarray(call(g, t)), sps.betainc(2, 3, np.asarray(t)), rtol=0,
                                atol=1e-14)
-    _, _, dg = gamma_and_rate(g, jnp.asarray([0.25]))
+    _, _, dg = variant(gamma_and_rate)(g, jnp.asarray([0.25]))
     np.testing.assert_allclose(float(dg[0]), 12 * 0.25 * 0.75**2, rtol=1e-12, atol=0)
     assert isinstance(Optimal(Identity()), Optimal) and Optimal(Identity()).spec == "sin2"
-    np.testing.assert_allclose(np.asarray(Optimal(Identity())(t)), np.asarray(Sine2()(t)),
+    np.testing.assert_allclose(np.asarray(call(Optimal(Identity()), t)), np.asarray(call(Sine2(), t)),
                                rtol=1e-14, atol=1e-15)
     assert isinstance(parse_gamma("beta:0.5,0.5"), BetaCDF)
     assert Linear().spec == "linear"

@@ -1,7 +1,7 @@
 r"""The paper's schedule table on AntiBERTy infilling: schedules × steps, two samplers.
 
 Rows: ``linear, sin, sin2, beta:0.9,0.3, beta:1,0.2, beta:0.3,0.9, beta:0.9,0.9`` and a
-Beta schedule tuned in two stages (:func:`.tasks.two_stage_beta_search`) on the tune
+Beta schedule tuned in two stages (:func:`mdm_ot.tuning.two_stage_search`) on the tune
 split, separately for each sampler and step count; columns ``K = 2, 4, 8, 16, 32``.
 Everything is reported on the test split (V gene families disjoint from the tune split,
 :func:`.data.split`). Transfer: the schedules tuned on one (species, chain) are also
@@ -32,6 +32,8 @@ import numpy as np
 
 from mdm_ot.experiments.antibody import data, tasks
 from mdm_ot.experiments.antibody.tasks import SAMPLERS, Sampler
+from mdm_ot.stats import mean_and_se
+from mdm_ot.tuning import grid_neighbours, two_stage_search
 
 __all__ = [
     "ROWS",
@@ -157,17 +159,29 @@ def _infill_rows(den, sampler, alpha, omega, s: _Set, key, cfg: TableConfig, n=N
 
 
 def _tune(den, sampler, K, tune_set: _Set, cfg: TableConfig, key) -> dict:
-    def score(a, b, n):
-        al, om = tasks.beta_alphas_on_grid(a, b, K)
+    """The paper's two-stage protocol (:func:`mdm_ot.tuning.two_stage_search`) on recovery:
+    ``coarse x coarse`` on ``stage1_size`` tuning sequences, then the ``shortlist`` best and
+    their neighbours at ``± fine_step`` (:func:`mdm_ot.tuning.grid_neighbours`) on
+    ``stage2_size``; returns ``{"a", "b", "score", "stage1": [(a, b, score)...], "stage2": [...]}``."""
+    def score(points, n, stage):
+        ab = np.asarray(points, np.float64)
+        al, om = tasks.beta_alphas_on_grid(ab[:, 0], ab[:, 1], K)
         smp = _infill_rows(den, sampler, al, om, tune_set, key, cfg, n=n)
         rec = tasks.recovery(smp, tune_set.x[:n], tune_set.hidden[:n])  # [P, n, S]
         return rec.mean(axis=(1, 2))
 
-    return tasks.two_stage_beta_search(
-        score, coarse=cfg.coarse, shortlist=cfg.shortlist, fine_step=cfg.fine_step,
-        stage1_size=min(cfg.stage1_size, len(tune_set.records)),
-        stage2_size=min(cfg.stage2_size, len(tune_set.records)),
-    )
+    grid = [(a, b) for a in np.asarray(cfg.coarse, np.float64) for b in np.asarray(cfg.coarse, np.float64)]
+    res = two_stage_search(score, grid, small=min(cfg.stage1_size, len(tune_set.records)),
+                           large=min(cfg.stage2_size, len(tune_set.records)), top_k=cfg.shortlist,
+                           maximize=True, expand=grid_neighbours(cfg.fine_step))
+    a, b = res.best
+    return {
+        "a": float(a),
+        "b": float(b),
+        "score": res.best_value,
+        "stage1": [(float(a), float(b), float(s)) for (a, b), s in zip(res.points, res.stage1, strict=True)],
+        "stage2": [(float(a), float(b), float(s)) for (a, b), s in zip(res.candidates, res.stage2, strict=True)],
+    }
 
 
 def _cells(den, sampler, K, specs, alpha, omega, s: _Set, cfg, key, do_pll):
@@ -184,13 +198,13 @@ def _cells(den, sampler, K, specs, alpha, omega, s: _Set, cfg, key, do_pll):
     base = specs.index("linear") if "linear" in specs else None
     for r, spec in enumerate(specs):
         cell = {"set": s.name, "sampler": sampler.name, "K": K, "row": spec}
-        cell["recovery"], cell["recovery_se"] = tasks.summarize(rec[r])
+        cell["recovery"], cell["recovery_se"] = mean_and_se(rec[r], by_row=True, se_of_one=0.0)
         if base is not None:
-            cell["recovery_minus_linear"], cell["recovery_minus_linear_se"] = tasks.summarize(
-                rec[r] - rec[base]
+            cell["recovery_minus_linear"], cell["recovery_minus_linear_se"] = mean_and_se(
+                rec[r] - rec[base], by_row=True, se_of_one=0.0
             )
         if pll is not None:
-            cell["pll"], cell["pll_se"] = tasks.summarize(pll[r])
+            cell["pll"], cell["pll_se"] = mean_and_se(pll[r], by_row=True, se_of_one=0.0)
         out.append(cell)
     return out
 

@@ -35,7 +35,6 @@ References:
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,13 +45,12 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from mdm_ot import sampling
-from mdm_ot._pytree import register_dataclass
-from mdm_ot.schedules import beta_schedule, parse_alpha
+from mdm_ot.stats import mean_and_se
+from mdm_ot.schedules import TabulatedSchedule, beta_schedule, parse_alpha
 from mdm_ot.experiments.antibody import data
 from mdm_ot.experiments.antibody.model import MASK_ID, PAD_ID
 
 __all__ = [
-    "GridSchedule",
     "Sampler",
     "SAMPLERS",
     "parse_task",
@@ -63,7 +61,6 @@ __all__ = [
     "pseudo_log_likelihood",
     "recovery",
     "summarize",
-    "two_stage_beta_search",
 ]
 
 _TASK_RE = re.compile(r"^(random|span):(0?\.\d+|0|1(\.0*)?)$")
@@ -119,54 +116,22 @@ def task_mask(records: Sequence[data.Germline], task: str, seed: int = 0,
 # ----------------------------------------------------------------------------- schedules
 
 
-def _register(cls):
-    return register_dataclass(
-        cls, data_fields=["knots", "alpha", "omega"], meta_fields=[]
-    )
-
-
-@_register
-@dataclass(frozen=True)
-class GridSchedule:
-    r"""A mask schedule known on a time grid: :math:`\alpha` and :math:`1-\alpha` are
-    piecewise linear between the knots (exact at the knots).
-
-    The samplers evaluate a schedule on their time grid only, so tabulating any schedule
-    on that grid changes no sample; it lets schedules of different families share one
-    pytree structure, so that ``jax.vmap`` runs many of them in one compiled call.
-
-    References:
-        MATH.md section 4 (the samplers use :math:`\alpha(t_k)` on the grid only).
-    """
-
-    knots: jax.Array
-    alpha: jax.Array
-    omega: jax.Array
-
-    def pair(self, t: ArrayLike, tc: ArrayLike | None = None) -> tuple[jax.Array, jax.Array]:
-        t = jnp.asarray(t)
-        return jnp.interp(t, self.knots, self.alpha), jnp.interp(t, self.knots, self.omega)
-
-    def __call__(self, t: ArrayLike) -> jax.Array:
-        return self.pair(t)[0]
-
-
 def alphas_on_grid(specs: Sequence[str], num_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """``(alpha, 1 - alpha)`` of each schedule spec on the uniform grid, ``[R, K+1]`` each."""
-    grid = np.asarray(sampling.default_grid(num_steps))
-    pairs = [parse_alpha(s).pair(grid, 1 - grid) for s in specs]
-    return (np.stack([np.asarray(p[0]) for p in pairs]),
-            np.stack([np.asarray(p[1]) for p in pairs]))
+    grid = sampling.default_grid(num_steps)
+    tables = [TabulatedSchedule.from_schedule(parse_alpha(s), grid) for s in specs]
+    return (np.stack([np.asarray(t.alpha) for t in tables]),
+            np.stack([np.asarray(t.omega) for t in tables]))
 
 
 def beta_alphas_on_grid(a: ArrayLike, b: ArrayLike, num_steps: int) -> tuple[np.ndarray, np.ndarray]:
     r""":math:`\alpha = \sin^2(\frac{\pi}{2} I_t(a, b))` on the uniform grid for arrays of ``(a, b)``."""
-    grid = np.asarray(sampling.default_grid(num_steps))
+    grid = sampling.default_grid(num_steps)
     a, b = np.broadcast_arrays(np.atleast_1d(a), np.atleast_1d(b))
-    al, om = jax.vmap(lambda a_, b_: beta_schedule(a_, b_).pair(grid, 1 - grid))(
+    tables = jax.vmap(lambda a_, b_: TabulatedSchedule.from_schedule(beta_schedule(a_, b_), grid))(
         jnp.asarray(a, grid.dtype), jnp.asarray(b, grid.dtype)
     )
-    return np.asarray(al), np.asarray(om)
+    return np.asarray(tables.alpha), np.asarray(tables.omega)
 
 
 # ----------------------------------------------------------------------------- sampling
@@ -246,7 +211,7 @@ def infill(
     al, om = jnp.asarray(alpha, grid.dtype), jnp.asarray(omega, grid.dtype)
 
     def one(a, o, k, z):
-        return _run_sampler(denoiser, sampler, GridSchedule(grid, a, o), k, z, num_steps)
+        return _run_sampler(denoiser, sampler, TabulatedSchedule(grid, a, o), k, z, num_steps)
 
     run = jax.vmap(one, in_axes=(0, 0, None, None))
     outs = []
@@ -354,70 +319,6 @@ def pseudo_log_likelihood(denoiser: Callable, x: ArrayLike, hidden: ArrayLike, *
 
 
 def summarize(values: ArrayLike) -> tuple[float, float]:
-    """Mean and standard error of ``[N, S]`` values, with the sequence as the unit.
-
-    The standard error is ``std(per-sequence means, ddof=1) / sqrt(N)`` (0 when ``N = 1``).
-    """
-    v = np.asarray(values, np.float64)
-    if v.ndim == 1:
-        v = v[:, None]
-    per_seq = v.mean(axis=1)
-    n = len(per_seq)
-    se = float(per_seq.std(ddof=1) / math.sqrt(n)) if n > 1 else 0.0
-    return float(per_seq.mean()), se
-
-
-# ----------------------------------------------------------------------------- tuning
-
-
-def two_stage_beta_search(
-    score: Callable[[np.ndarray, np.ndarray, int], np.ndarray],
-    *,
-    coarse: Sequence[float] = tuple(np.round(np.arange(0.1, 1.01, 0.1), 2)),
-    shortlist: int = 3,
-    fine_step: float = 0.05,
-    stage1_size: int = 16,
-    stage2_size: int = 48,
-) -> dict:
-    r"""Two-stage search of the Beta family :math:`\alpha = \sin^2(\frac{\pi}{2} I_t(a,b))`.
-
-    Stage 1 scores every :math:`(a, b)` of ``coarse × coarse`` on a subset of
-    ``stage1_size`` tuning sequences; stage 2 scores the ``shortlist`` best and their
-    neighbours at ``± fine_step`` in ``a`` and ``b`` (positive values only) on
-    ``stage2_size`` sequences, and returns the best. Higher scores are better.
-
-    This is a minimal stand-in written for the antibody experiments (no ``mdm_ot.tuning``
-    existed when it was written); it follows the paper's Appendix E.1.
-
-    Args:
-        score: ``score(a [P], b [P], n) -> [P]`` mean metric of each candidate on the first
-            ``n`` tuning sequences.
-
-    Returns:
-        ``{"a", "b", "score", "stage1": [(a, b, score)...], "stage2": [...]}``.
-
-    References:
-        The paper, Appendix E.1 (coarse grid on 50-150 examples, then a finer pass on a
-        shortlist with larger subsets).
-    """
-    grid = np.asarray([(a, b) for a in coarse for b in coarse], np.float64)
-    s1 = np.asarray(score(grid[:, 0], grid[:, 1], stage1_size), np.float64)
-    order = np.argsort(-s1, kind="stable")[:shortlist]
-    cand = []
-    for i in order:
-        a0, b0 = grid[i]
-        for da in (-fine_step, 0.0, fine_step):
-            for db in (-fine_step, 0.0, fine_step):
-                a, b = round(a0 + da, 6), round(b0 + db, 6)
-                if a > 0 and b > 0 and (a, b) not in cand:
-                    cand.append((a, b))
-    cand = np.asarray(cand, np.float64)
-    s2 = np.asarray(score(cand[:, 0], cand[:, 1], stage2_size), np.float64)
-    best = int(np.argmax(s2))
-    return {
-        "a": float(cand[best, 0]),
-        "b": float(cand[best, 1]),
-        "score": float(s2[best]),
-        "stage1": [(float(a), float(b), float(s)) for (a, b), s in zip(grid, s1, strict=True)],
-        "stage2": [(float(a), float(b), float(s)) for (a, b), s in zip(cand, s2, strict=True)],
-    }
+    """Mean and standard error of ``[N, S]`` values, with the sequence as the unit:
+    :func:`mdm_ot.stats.mean_and_se` of the per-sequence means (standard error 0 when ``N = 1``)."""
+    return mean_and_se(values, by_row=True, se_of_one=0.0)

@@ -18,7 +18,7 @@ prompts.
 
 **Schedules on the grid.** The samplers read a schedule only on their time grid
 (:func:`mdm_ot.sampling.alpha_on_grid`). Every schedule is therefore passed as its table
-of values on the uniform K-step grid (:class:`GridSchedule`), so one compiled sampler
+of values on the uniform K-step grid (:func:`on_grid`), so one compiled sampler
 serves every schedule at a given K (a test checks that the samples are identical).
 
 **Metrics** (each with its standard error over samples):
@@ -57,7 +57,8 @@ import numpy as np
 
 from mdm_ot import sampling
 from mdm_ot._pytree import register_dataclass
-from mdm_ot.schedules import parse_alpha
+from mdm_ot.schedules import TabulatedSchedule, parse_alpha
+from mdm_ot.stats import mean_and_se
 from mdm_ot.experiments.codelines import data as codedata
 from mdm_ot.experiments.codelines.model import ModelConfig, apply
 
@@ -102,16 +103,6 @@ def is_valid_line(line: str) -> bool:
 
 
 # ---------------------------------------------------------------------------- statistics
-
-
-def mean_and_se(values: Sequence[float]) -> tuple[float, float]:
-    """Sample mean and its standard error ``sd / sqrt(n)`` (nan for n < 2)."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return float("nan"), float("nan")
-    if x.size == 1:
-        return float(x[0]), float("nan")
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size))
 
 
 def _distinct_jackknife(lines: Sequence[str], counted) -> tuple[float, float]:
@@ -209,34 +200,10 @@ class CompletionDenoiser:
         return jnp.concatenate([fixed, probs], axis=1)
 
 
-@functools.partial(register_dataclass, data_fields=["alpha", "omega"], meta_fields=["num_steps"])
-@dataclasses.dataclass(frozen=True)
-class GridSchedule:
-    r"""A mask schedule given by its values on the uniform K-step grid ``t_k = k/K``.
-
-    ``alpha[k]`` is :math:`\alpha(t_k)` and ``omega[k]`` is :math:`1 - \alpha(t_k)` (kept
-    separately for accuracy near 1, as :meth:`MaskSchedule.pair`). Evaluated at any t it
-    returns the value at the nearest grid point, so it is meant for samplers on that grid
-    only, where it is exact (module docstring).
-    """
-
-    alpha: jax.Array
-    omega: jax.Array
-    num_steps: int
-
-    def _index(self, t):
-        return jnp.clip(jnp.rint(jnp.asarray(t) * self.num_steps), 0, self.num_steps).astype(jnp.int32)
-
-    def __call__(self, t):
-        return self.alpha[self._index(t)]
-
-    def pair(self, t, tc=None):
-        i = self._index(t)
-        return self.alpha[i], self.omega[i]
-
-
-def on_grid(schedule, num_steps: int) -> GridSchedule:
-    """A schedule's values on the uniform K-step grid (in the default float dtype)."""
+def on_grid(schedule, num_steps: int) -> TabulatedSchedule:
+    """A schedule's values on the uniform K-step grid (in the default float dtype), as a
+    :class:`~mdm_ot.schedules.TabulatedSchedule` (exact at the grid points, where the
+    samplers evaluate it)."""
     grid = sampling.default_grid(num_steps)
     if hasattr(schedule, "pair"):
         a, om = schedule.pair(grid, 1 - grid)
@@ -247,7 +214,7 @@ def on_grid(schedule, num_steps: int) -> GridSchedule:
     an = np.asarray(a, dtype=np.float64)
     if not (np.all(np.isfinite(an)) and np.all(np.diff(an) >= 0)):
         raise ValueError("the schedule must be finite and non-decreasing on the grid")
-    return GridSchedule(a, om, int(num_steps))
+    return TabulatedSchedule(grid, a, om)
 
 
 def schedule_from(spec_or_schedule):

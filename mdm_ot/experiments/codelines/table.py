@@ -19,30 +19,31 @@ default: the few-step regime where the schedule matters):
    ``baselines_compete``, the best of shortlist and baselines).
 
 (Beta(½,½) is the linear schedule and Beta(1,1) is sin², Proposition 3.7, so both are grid
-points.) The search is :func:`two_stage_search` here: a sampled score per spec, where
-:func:`mdm_ot.tuning.two_stage` works on a jit-compiled objective of (a, b).
+points.) The search is :func:`mdm_ot.tuning.two_stage_search` (:func:`tune_schedule`
+records it): a sampled score per spec, maximized.
 
 **Does the ranking hold on test?** The stage-2 candidates (shortlist and baselines) are
 also scored on the *test* split with the same number of samples and fresh seeds, and the
-two rankings are compared with Kendall's tau-b. For the unconditional task the splits play no role (no data
-enter generation), so "tune" and "test" differ only in their seeds: the comparison then
-shows how much of a ranking is sampling noise.
+two rankings are compared with Kendall's tau-b (:func:`mdm_ot.stats.kendall_tau`). For
+the unconditional task the splits play no role (no data enter generation), so "tune" and
+"test" differ only in their seeds: the comparison then shows how much of a ranking is
+sampling noise.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import math
 import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from mdm_ot.experiments.codelines import data as codedata
 from mdm_ot.experiments.codelines import evaluate as ev
+from mdm_ot.stats import kendall_tau
+from mdm_ot.tuning import two_stage_search
 
 BASELINES = ("linear", "sin", "sin2", "beta:0.9,0.3", "beta:1,0.2", "beta:0.3,0.9", "beta:0.9,0.9")
 STEPS = (4, 8, 16, 32, 64)
@@ -76,40 +77,19 @@ class TableSizes:
                 raise ValueError(f"{f.name} must be >= 1")
 
 
-# ---------------------------------------------------------------------------- rankings
+# ---------------------------------------------------------------------------- tuning
 
 
-def kendall_tau_b(x, y) -> float:
-    """Kendall's tau-b between two score lists (ties counted as in scipy's ``kendalltau``)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    if x.shape != y.shape or x.size < 2:
-        raise ValueError("need two score lists of the same length >= 2")
-    conc = disc = tx = ty = 0
-    for i, j in itertools.combinations(range(x.size), 2):
-        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-        if dx == 0 and dy == 0:
-            continue
-        if dx == 0:
-            tx += 1
-        elif dy == 0:
-            ty += 1
-        elif dx == dy:
-            conc += 1
-        else:
-            disc += 1
-    denom = math.sqrt((conc + disc + tx) * (conc + disc + ty))
-    return float("nan") if denom == 0 else (conc - disc) / denom
-
-
-def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, shortlist: int, extra=(),
-                     extra_compete: bool = False):
-    """The paper's two-stage protocol (Appendix E.1), minimal version.
+def tune_schedule(score, grid_a, grid_b, *, n_small: int, n_large: int, shortlist: int, extra=(),
+                  extra_compete: bool = False) -> dict:
+    """The paper's two-stage protocol (Appendix E.1, :func:`mdm_ot.tuning.two_stage_search`)
+    over the specs ``beta:a,b`` of a grid, as this table records it.
 
     Args:
         score: ``(spec, n, stage) -> float`` to maximise (``stage`` is 1 or 2, to pick seeds).
-        grid_a, grid_b: the coarse grid's values of a and b.
+        grid_a, grid_b: the coarse grid's values of a and b (``a`` slow).
         n_small, n_large: samples per point in stages 1 and 2.
-        shortlist: points kept from stage 1.
+        shortlist: points kept from stage 1 (ties keep the grid's order).
         extra: specs scored in stage 2 besides the shortlist (baselines); not eligible as
             best (the paper's protocol) unless ``extra_compete``.
         extra_compete: let the ``extra`` specs win stage 2 too (a hand-made schedule that
@@ -120,20 +100,18 @@ def two_stage_search(score, grid_a, grid_b, *, n_small: int, n_large: int, short
         dict with ``grid`` (every (a, b) and its stage-1 score), ``shortlist`` (specs),
         ``stage2`` (spec -> score) and ``best`` (spec, a, b, score).
     """
-    grid = []
-    for a in grid_a:
-        for b in grid_b:
-            spec = f"beta:{a:g},{b:g}"
-            grid.append({"a": float(a), "b": float(b), "spec": spec, "value": float(score(spec, n_small, 1))})
-    order = sorted(range(len(grid)), key=lambda i: -grid[i]["value"])  # stable: ties keep grid order
-    short = [grid[i]["spec"] for i in order[:shortlist]]
-    stage2 = {spec: float(score(spec, n_large, 2)) for spec in list(short) + [e for e in extra if e not in short]}
-    eligible = list(stage2) if extra_compete else short
-    best_spec = max(eligible, key=lambda s: stage2[s])  # ties: the shortlist's order first
+    points = [(float(a), float(b), f"beta:{a:g},{b:g}") for a in grid_a for b in grid_b]
+    specs = [p[2] for p in points]
+    record = two_stage_search(lambda batch, n, stage: [float(score(spec, n, stage)) for spec in batch], specs,
+                              small=n_small, large=n_large, top_k=shortlist, maximize=True, extra=extra,
+                              extra_compete=extra_compete)
+    grid = [{"a": a, "b": b, "spec": spec, "value": float(v)} for (a, b, spec), v in zip(points, record.stage1, strict=True)]
+    stage2 = {spec: float(v) for spec, v in zip(record.candidates, record.stage2, strict=True)}
+    best_spec = record.best
     a = b = None
     if best_spec.startswith("beta:"):
         a, b = (float(v) for v in best_spec.split(":")[1].split(","))
-    return {"grid": grid, "shortlist": short, "stage2": stage2,
+    return {"grid": grid, "shortlist": list(record.shortlist), "stage2": stage2,
             "best": {"spec": best_spec, "a": a, "b": b, "value": stage2[best_spec]}}
 
 
@@ -237,9 +215,8 @@ def run_table(
                 bar.update(1)
                 return r[_metric][0]
 
-            tuned = two_stage_search(score, grid, grid, n_small=sizes.tune_small, n_large=sizes.tune_large,
-                                     shortlist=sizes.shortlist, extra=baselines,
-                                     extra_compete=baselines_compete)
+            tuned = tune_schedule(score, grid, grid, n_small=sizes.tune_small, n_large=sizes.tune_large,
+                                  shortlist=sizes.shortlist, extra=baselines, extra_compete=baselines_compete)
             tuning[t] = {"steps": tune_steps, "sampler": "count", "order": "confidence", "metric": metric,
                          "block_length": block_length, "split": "tune",
                          "baselines_compete": baselines_compete, **tuned}
@@ -270,7 +247,7 @@ def run_table(
                 bar.update(1)
             tune_scores = [tuning[t]["stage2"][s] for s in cand]
             tuning[t]["test"] = test_scores
-            tuning[t]["kendall_tau_tune_vs_test"] = kendall_tau_b(tune_scores, [test_scores[s] for s in cand])
+            tuning[t]["kendall_tau_tune_vs_test"] = kendall_tau(tune_scores, [test_scores[s] for s in cand])
             tuning[t]["best_on_test"] = max(cand, key=lambda s: test_scores[s])
     bar.close()
     need_ref = max(sizes.samples, 2)

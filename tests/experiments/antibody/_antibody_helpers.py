@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mdm_ot._pytree import register_dataclass
+from mdm_ot import register_dataclass
 
 PAD_ID = 21
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from _antibody_helpers import PrevTokenDenoiser
 
-from mdm_ot._pytree import register_dataclass
+from mdm_ot import TabulatedSchedule, register_dataclass
 from mdm_ot.experiments.antibody import data, tasks
 from mdm_ot.experiments.antibody.model import MASK_ID, PAD_ID
 from mdm_ot.schedules import beta_schedule, parse_alpha
@@ -77,7 +77,7 @@ def test_alphas_on_grid_match_the_schedules():
 def test_grid_schedule_is_exact_at_knots_and_linear_between():
     knots = jnp.linspace(0.0, 1.0, 5)
     al, om = tasks.alphas_on_grid(["sin"], 4)
-    g = tasks.GridSchedule(knots, jnp.asarray(al[0]), jnp.asarray(om[0]))
+    g = TabulatedSchedule(knots, jnp.asarray(al[0]), jnp.asarray(om[0]))
     np.testing.assert_allclose(g(knots), al[0], rtol=1e-12, atol=1e-15)
     mid = 0.5 * (al[0][1] + al[0][2])
     np.testing.assert_allclose(g(jnp.asarray(0.375)), mid, rtol=1e-12, atol=1e-15)
@@ -153,19 +153,3 @@ def test_pseudo_log_likelihood_against_brute_force():
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match="at least one"):
         tasks.pseudo_log_likelihood(den, x, np.zeros_like(hidden))
-
-
-def test_two_stage_search_finds_the_maximum():
-    calls = []
-
-    def score(a, b, n):
-        calls.append((len(a), n))
-        return -((a - 0.42) ** 2) - (b - 0.77) ** 2
-
-    res = tasks.two_stage_beta_search(score, shortlist=2, stage1_size=16, stage2_size=48)
-    assert (res["a"], res["b"]) == (0.4, 0.75)
-    assert calls[0] == (100, 16) and calls[1][1] == 48
-    assert len(res["stage1"]) == 100
-    # shortlist (0.4, 0.8) and (0.5, 0.8): 9 + 9 neighbours, 3 shared
-    assert len(res["stage2"]) == 15
-    np.testing.assert_allclose(res["score"], -(0.02**2) - (0.02**2), rtol=1e-12, atol=1e-15)

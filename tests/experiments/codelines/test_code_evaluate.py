@@ -1,7 +1,6 @@
 """Generation with the project's samplers and the metrics of the code-line model."""
 
 import math
-import statistics
 
 import jax
 import numpy as np
@@ -53,14 +52,6 @@ def test_every_real_line_of_a_module_is_valid():
     assert all(E.is_valid_line(s) for s in lines)
     shuffled = ["".join(np.random.default_rng(i).permutation(list(s))) for i, s in enumerate(lines)]
     assert np.mean([E.is_valid_line(s) for s in shuffled]) < 0.5  # the rule rejects junk
-
-
-def test_mean_and_se():
-    x = [0.0, 1.0, 1.0, 0.5, 2.0]
-    m, se = E.mean_and_se(x)
-    assert m == pytest.approx(statistics.mean(x), rel=1e-12, abs=1e-12)
-    assert se == pytest.approx(statistics.stdev(x) / math.sqrt(5), rel=1e-12, abs=1e-12)
-    assert math.isnan(E.mean_and_se([1.0])[1])
 
 
 def test_distinct_fraction_jackknife_by_brute_force():

@@ -1,0 +1,104 @@
+r"""The schedule spec grammar: the one parser (:func:`parse_alpha`, :func:`parse_gamma`) and
+its help text (:data:`ALPHA_SPECS`, :data:`GAMMA_SPECS`), for the command line and configs.
+
+References:
+  MATH.md section 5 (the paper's baselines, :data:`PAPER_BASELINES`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax.numpy as jnp
+
+from mdm_ot.schedules._core import InterpSchedule, MaskSchedule
+from mdm_ot.schedules._families import (
+    BetaCDF,
+    Cosine,
+    Identity,
+    Linear,
+    LogLinear,
+    Poly,
+    Sine,
+    Sine2,
+    beta_schedule,
+)
+
+__all__ = ["ALPHA_SPECS", "GAMMA_SPECS", "PAPER_BASELINES", "parse_alpha", "parse_gamma"]
+
+ALPHA_SPECS = "linear, sin, sin2, poly:P, cosine, loglinear[:EPS], beta:A,B (P, A, B > 0; 0 <= EPS < 1)"
+GAMMA_SPECS = "t, beta:A,B (A, B > 0)"
+
+
+def _num(text: str, name: str, spec: str, allowed: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{name} in {spec!r} is not a number; allowed: {allowed}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} in {spec!r} must be finite, got {text}; allowed: {allowed}")
+    return value
+
+
+def _parse_beta(spec: str, body: str, allowed: str) -> tuple[float, float]:
+    parts = body.split(",")
+    if len(parts) != 2:
+        raise ValueError(f"bad spec {spec!r}: beta needs two numbers 'beta:A,B'; allowed: {allowed}")
+    a = _num(parts[0].strip(), "A", spec, allowed)
+    b = _num(parts[1].strip(), "B", spec, allowed)
+    if a <= 0 or b <= 0:
+        raise ValueError(f"bad spec {spec!r}: A and B must be > 0; allowed: {allowed}")
+    return a, b
+
+
+def parse_alpha(spec: str) -> MaskSchedule:
+    """Parse a mask-schedule spec: ``linear``, ``sin``, ``sin2``, ``poly:P``, ``cosine``,
+    ``loglinear`` (or ``loglinear:EPS``), ``beta:A,B``.
+
+    Raises:
+      ValueError: naming what was wrong and what is allowed.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"schedule spec must be a string, got {type(spec).__name__}")
+    s = spec.strip().lower()
+    simple = {"linear": Linear, "sin": Sine, "sin2": Sine2, "cosine": Cosine}
+    if s in simple:
+        return simple[s]()
+    name, _, body = s.partition(":")
+    if name == "poly" and body:
+        p = _num(body, "P", spec, ALPHA_SPECS)
+        if p <= 0:
+            raise ValueError(f"bad spec {spec!r}: P must be > 0; allowed: {ALPHA_SPECS}")
+        return Poly(jnp.asarray(p, jnp.result_type(float)))
+    if name == "loglinear":
+        eps = _num(body, "EPS", spec, ALPHA_SPECS) if body else 1e-3
+        if not 0 <= eps < 1:
+            raise ValueError(f"bad spec {spec!r}: EPS must be in [0, 1); allowed: {ALPHA_SPECS}")
+        return LogLinear(jnp.asarray(eps, jnp.result_type(float)))
+    if name == "beta" and body:
+        a, b = _parse_beta(spec, body, ALPHA_SPECS)
+        return beta_schedule(a, b)
+    raise ValueError(f"unknown mask schedule {spec!r}; allowed: {ALPHA_SPECS}")
+
+
+def parse_gamma(spec: str) -> InterpSchedule:
+    """Parse an interpolation-schedule spec: ``t`` or ``beta:A,B``.
+
+    Raises:
+      ValueError: naming what was wrong and what is allowed.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"schedule spec must be a string, got {type(spec).__name__}")
+    s = spec.strip().lower()
+    if s in ("t", "identity", "linear"):
+        return Identity()
+    name, _, body = s.partition(":")
+    if name == "beta" and body:
+        a, b = _parse_beta(spec, body, GAMMA_SPECS)
+        dtype = jnp.result_type(float)
+        return BetaCDF(jnp.asarray(a, dtype), jnp.asarray(b, dtype))
+    raise ValueError(f"unknown interpolation schedule {spec!r}; allowed: {GAMMA_SPECS}")
+
+
+#: The hand-made schedules the paper compares against (MATH.md section 5).
+PAPER_BASELINES = ("linear", "sin", "sin2", "beta:0.9,0.3", "beta:1,0.2", "beta:0.3,0.9")
