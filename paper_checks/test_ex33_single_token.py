@@ -1,7 +1,7 @@
 """Example 3.3: "for n = 1 the kinetic, conditional kinetic and geodesic energies all equal e(alpha, gamma)".
 
 Independent sides: the three energies by brute force over the d + 1 states of one token
-(:mod:`mdm_ot.paths`) against the reduced energy e (:mod:`mdm_ot.energies`, Eq. 14).
+(:mod:`mdm_ot.bruteforce`) against the reduced energy e (:mod:`mdm_ot.energies`, Eq. 14).
 
 Hypotheses: none on q (for n = 1 the kinetic constant K(q) is 1 whatever the support,
 since only the masked state has a masked position) nor on d. Dropped hypothesis n = 1:

@@ -5,7 +5,7 @@ over {aaaaa, bbbbb}; (ii) uniform over sentences with two or three a's. Finding:
 schedule depends on the target." (MATH.md section 5, the paper's Figure 4.)
 
 Two independent computations of the sampler's output distribution are compared:
-* the library (mdm_ot.exact: propagation over the 3^5 states, schedules from
+* the library (mdm_ot.sampling: propagation over the 3^5 states, schedules from
   mdm_ot.schedules, vmapped over a batch of Beta schedules);
 * an enumeration written here in plain Python/NumPy: over the 5! reveal orders for the
   count sampler with random order, over the 3^5 assignments of a reveal step to each

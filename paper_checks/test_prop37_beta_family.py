@@ -51,7 +51,7 @@ def _triple(schedule, t, tc):
     """(alpha, 1 - alpha, alpha'), alpha' by autodiff of the pair map in the direction
     (dt, dtc) = (1, -1), from whichever of alpha, 1 - alpha is smaller (the derivative of
     the other branch has only absolute accuracy: mdm_ot.schedules.alpha_and_rate takes the
-    alpha branch and is off near t = 1, see tests/test_paths.py)."""
+    alpha branch and is off near t = 1, see tests/bruteforce/test_paths.py)."""
     t, tc = jnp.asarray(t), jnp.asarray(tc)
     (al, om), (dal, dom) = jax.jvp(schedule.pair, (t, tc), (jnp.ones_like(t), -jnp.ones_like(tc)))
     return np.array([float(al), float(om), float(dal if al <= om else -dom)])

@@ -1,6 +1,6 @@
 """Proposition C.2: "the continuous-time NELBO is unchanged by any reparameterization of alpha; with the exact denoiser it equals H(q) for every schedule".
 
-Independent sides: the NELBO by brute force (:func:`mdm_ot.paths.nelbo`: expectation over
+Independent sides: the NELBO by brute force (:func:`mdm_ot.bruteforce.nelbo`: expectation over
 x ~ q and the mask patterns z ~ p_t(. | x) summed exactly, integrated over t) against the
 entropy -sum q log q computed with numpy; and, pointwise, the integrand of a schedule
 divided by alpha' against the integrand of the linear schedule at u = alpha(t) (the

@@ -1,7 +1,7 @@
 """Theorem 3.1: "E_k = C_1 E_c, where C_1 depends only on (n, d)" (kinetic vs conditional kinetic energy).
 
 Independent sides: both energies summed by brute force over the (d+1)^n states
-(:mod:`mdm_ot.paths`, Definitions 2.1-2.2) against the reduced energy e(alpha, gamma)
+(:mod:`mdm_ot.bruteforce`, Definitions 2.1-2.2) against the reduced energy e(alpha, gamma)
 (:mod:`mdm_ot.energies`, Eq. 14) times the constants of MATH.md section 3:
 E_k = K(q) e with K(q) = n (d+1)^(n-1) for full support, E_c = n 2^(n-1) e, hence
 C_1 = ((d+1)/2)^(n-1).

@@ -4,7 +4,7 @@ Independent sides: at fixed t, the least kinetic energy min sum_e j_e^2 / (p(z) 
 over fluxes j on a graph subject to the continuity equation B j = dp/dt is a weighted
 least-squares (KKT) problem solved with numpy (j = W B^T lambda, B W B^T lambda = dp/dt,
 dp/dt by autodiff of the path); the MDM flux j = p_t(z) Q_t(z, x) comes from
-:func:`mdm_ot.paths.marginal_rate`. Two graphs: (a) the allowed unmasking transitions,
+:func:`mdm_ot.bruteforce.marginal_rate`. Two graphs: (a) the allowed unmasking transitions,
 (b) all pairs of states.
 
 What holds (measured here):

@@ -4,7 +4,9 @@ bad value, one source of the schedule-spec help: :data:`mdm_ot.schedules.ALPHA_S
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import sys
 
 from mdm_ot.schedules import ALPHA_SPECS, GAMMA_SPECS
 
@@ -50,3 +52,9 @@ def finite_or_none(x) -> float | None:
     """``float(x)``, or None where it is not finite (JSON has no inf or NaN)."""
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def write_json(obj, *, allow_nan: bool = True) -> None:
+    """One JSON document on stdout, ending with a newline (every command's ``--json``)."""
+    json.dump(obj, sys.stdout, allow_nan=allow_nan)
+    sys.stdout.write("\n")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
-from mdm_ot.cli._args import ALPHA_HELP, GAMMA_HELP, finite_or_none, integer
+from mdm_ot.cli._args import ALPHA_HELP, GAMMA_HELP, finite_or_none, integer, write_json
 
 __all__ = ["register", "energy_report"]
 
@@ -47,8 +44,7 @@ def energy_report(alpha_spec: str, gamma_spec: str = "t", n: int = 2, d: int = 2
 def _cmd_energy(args) -> int:
     out = energy_report(args.alpha, args.gamma, args.n, args.d)
     if args.json:
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        write_json(out)
         return 0
 
     def fmt(v):

@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
-from mdm_ot.cli._args import ALPHA_HELP, integer
+from mdm_ot.cli._args import ALPHA_HELP, integer, write_json
 
 __all__ = ["register", "transfer_tokens_report"]
 
@@ -54,8 +51,7 @@ def transfer_tokens_report(alpha: str, length: int, steps: int, block_length: in
 def _cmd_transfer_tokens(args) -> int:
     out = transfer_tokens_report(args.alpha, args.length, args.steps, args.block_length)
     if args.json:
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        write_json(out)
         return 0
     blocks = f", {out['num_blocks']} blocks of {out['block_length']}" if out["block_length"] else ""
     print(f"alpha = {out['alpha']}, L = {out['length']}, K = {out['steps']}{blocks}")

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
-from mdm_ot.cli._args import integer
+from mdm_ot.cli._args import integer, write_json
 
 __all__ = ["register"]
 
@@ -31,8 +30,7 @@ def _cmd_theorems(args) -> int:
     show = not args.json and sys.stderr.isatty()
     result = run_all(seed=args.seed, cases=args.cases, progress=show)
     if args.json:
-        json.dump(result, sys.stdout)
-        sys.stdout.write("\n")
+        write_json(result)
     else:
         print(format_table(result))
     return 0 if all(r["verdict"] == "holds" for r in result["checks"]) else 1

@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 
-from mdm_ot.cli._args import ALPHA_HELP, finite_or_none, integer
+from mdm_ot.cli._args import ALPHA_HELP, finite_or_none, integer, write_json
 
 __all__ = ["register", "toy_report"]
 
@@ -87,8 +85,7 @@ def toy_report(target: str, steps: int, alpha: str, sampler: str, order: str = "
 def _cmd_toy(args) -> int:
     out = toy_report(args.target, args.steps, args.alpha, args.sampler, args.order, args.temperature)
     if args.json:
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        write_json(out)
         return 0
 
     def fmt(v):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from mdm_ot.cli._args import ALPHA_HELP, integer, number
+from mdm_ot.cli._args import ALPHA_HELP, integer, number, write_json
 
 __all__ = ["register", "export_report"]
 
@@ -91,8 +91,7 @@ def _cmd_tune(args) -> int:
                       learning_rate=args.learning_rate, restarts=args.restarts, free_form=args.free_form,
                       seed=args.seed, plot=args.plot, progress=not args.json and sys.stderr.isatty())
     if args.json:
-        json.dump(out, sys.stdout, allow_nan=False)
-        sys.stdout.write("\n")
+        write_json(out, allow_nan=False)
         return 0
     s = out["settings"]
     print(f"target {s['target']}, K = {args.steps}: {s['objective']} ({'maximize' if s['maximize'] else 'minimize'})")

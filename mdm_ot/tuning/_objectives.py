@@ -178,7 +178,7 @@ class ExactDivergence(Objective):
 
         The outputs are drawn from the exact output distribution ``p`` (inverse CDF over
         the :math:`d^n` sequences, one uniform per output): the same distribution as
-        running the sampler ``size`` times (:mod:`mdm_ot.exact` is checked against the
+        running the sampler ``size`` times (:mod:`mdm_ot.sampling` is checked against the
         samplers), at a fraction of the cost. The same key serves every schedule (common
         random numbers, as scoring every schedule on the same prompts), which couples the
         draws monotonically and makes rankings on a subset less noisy.

@@ -26,6 +26,7 @@ import math
 import numpy as np
 from jax.typing import ArrayLike
 
+from mdm_ot.bruteforce import all_states
 from mdm_ot.sampling import MarkovOracle, markov_oracle, table_oracle
 from mdm_ot.schedules import Identity, InterpSchedule, parse_gamma
 from mdm_ot.tuning._core import _MAX_TRANSITIONS
@@ -61,7 +62,7 @@ def toy_target(name: str) -> np.ndarray:
     Raises:
       ValueError: for a name other than ``"modes"`` or ``"middle"``.
     """
-    grid = np.indices((TOY_VOCAB,) * TOY_LENGTH).reshape(TOY_LENGTH, -1).T
+    grid = all_states(TOY_LENGTH, TOY_VOCAB, masked=False)
     num_a = np.sum(grid == 0, axis=1)
     if name == "modes":
         keep = (num_a == 0) | (num_a == TOY_LENGTH)
@@ -80,7 +81,7 @@ def sentence(tokens: ArrayLike) -> str:
 
 def toy_sentences() -> list[str]:
     """The 32 sentences in the order of ``toy_target(name).ravel()`` (``aaaaa`` first)."""
-    grid = np.indices((TOY_VOCAB,) * TOY_LENGTH).reshape(TOY_LENGTH, -1).T
+    grid = all_states(TOY_LENGTH, TOY_VOCAB, masked=False)
     return [sentence(row) for row in grid]
 
 

@@ -1,5 +1,5 @@
 """Tests of the exact output distributions, divergences and Monte-Carlo statistics
-(mdm_ot.exact), each against an independent computation."""
+(mdm_ot.sampling), each against an independent computation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of the exact oracle denoisers (mdm_ot.oracles)."""
+"""Tests of the exact oracle denoisers (mdm_ot.sampling)."""
 
 from __future__ import annotations
 
