@@ -137,8 +137,11 @@ def _check_nd(n: int, d: int) -> None:
 def minimum_reduced_energy() -> float:
     r"""The minimum of :math:`e(\cdot, \gamma)` over mask schedules, for every ``gamma``: :math:`\pi^2`.
 
+    Attained exactly by :math:`\alpha^* = \sin^2(\tfrac{\pi}{2}\gamma)`; the three energies'
+    minima are this times their constants (:func:`energy_constants`).
+
     References:
-      Lemma 3.5 and Theorem 3.6.
+      The paper's Condition 3.4 and Lemma 3.5.
     """
     return math.pi**2
 

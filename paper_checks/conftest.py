@@ -1,8 +1,13 @@
-"""Shared pieces of the paper checks: a record of the worst deviation of each check.
+"""Shared pieces of the paper checks: a record of the worst deviation of each check, and
+a tally of its random cases (finite, divergent, skipped).
 
 Every check reports the deviations it measures through the session fixture
-``record_deviation(name, value)``; at the end of the run pytest prints, per check, the
-number of cases and the worst deviation (``pytest paper_checks -q``).
+``record_deviation(name, value)``; checks over random schedule pairs also count their
+cases with ``case_tally(name)`` and require a minimum share of finite ones
+(:meth:`CaseTally.require`), so that a change of strategy cannot silently turn most cases
+into divergent ones, where only "both diverge at the same end" is compared. At the end of
+the run pytest prints, per check, the number of cases and the worst deviation, then the
+tallies (``pytest paper_checks -q``).
 """
 
 import collections
@@ -11,6 +16,9 @@ import pytest
 
 _WORST: dict[str, float] = collections.defaultdict(float)
 _CASES: collections.Counter = collections.Counter()
+_TALLIES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+
+KINDS = ("finite", "divergent", "skipped")
 
 
 @pytest.fixture(scope="session")
@@ -24,10 +32,54 @@ def record_deviation():
     return record
 
 
+class CaseTally:
+    """Counts of one check's cases by kind: ``finite``, ``divergent`` or ``skipped``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.counts: collections.Counter = collections.Counter()
+
+    def add(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.counts[kind] += 1
+        _TALLIES[self.name][kind] += 1
+
+    def require(self, min_finite_fraction: float, min_divergent: int = 0) -> None:
+        """Assert that at least ``min_finite_fraction`` of the cases that ran (not skipped)
+        were finite and that at least ``min_divergent`` diverged."""
+        ran = self.counts["finite"] + self.counts["divergent"]
+        assert ran > 0, f"{self.name}: no case ran ({dict(self.counts)})"
+        share = self.counts["finite"] / ran
+        assert share >= min_finite_fraction, (
+            f"{self.name}: only {self.counts['finite']} of {ran} cases finite "
+            f"({share:.0%} < {min_finite_fraction:.0%}); the strategy degraded"
+        )
+        assert self.counts["divergent"] >= min_divergent, (
+            f"{self.name}: {self.counts['divergent']} divergent cases, need >= {min_divergent} "
+            "(the 'same divergent end' branch must be exercised)"
+        )
+
+
+@pytest.fixture
+def case_tally():
+    """``case_tally(name)``: a fresh :class:`CaseTally` for this test (also summed into the
+    end-of-run summary under ``name``)."""
+    return CaseTally
+
+
 def pytest_terminal_summary(terminalreporter):
-    if not _WORST:
-        return
-    terminalreporter.section("paper checks: worst deviation per check")
-    width = max(len(name) for name in _WORST)
-    for name in sorted(_WORST):
-        terminalreporter.write_line(f"{name:<{width}}  {_CASES[name]:4d} cases  worst {_WORST[name]:.2e}")
+    if _WORST:
+        terminalreporter.section("paper checks: worst deviation per check")
+        width = max(len(name) for name in _WORST)
+        for name in sorted(_WORST):
+            terminalreporter.write_line(f"{name:<{width}}  {_CASES[name]:4d} cases  worst {_WORST[name]:.2e}")
+    if _TALLIES:
+        terminalreporter.section("paper checks: random cases per check")
+        width = max(len(name) for name in _TALLIES)
+        for name in sorted(_TALLIES):
+            c = _TALLIES[name]
+            terminalreporter.write_line(
+                f"{name:<{width}}  finite {c['finite']:4d}  divergent {c['divergent']:4d}  "
+                f"skipped {c['skipped']:4d}"
+            )

@@ -33,8 +33,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from mdm_ot.sampling import divergences, exact_output
-from mdm_ot.sampling import table_oracle
+from mdm_ot.sampling import divergences, exact_output, num_transfer_tokens, table_oracle
 from mdm_ot.schedules import beta_schedule, parse_alpha
 from mdm_ot.tuning import toy_sentences, toy_target
 
@@ -182,8 +181,16 @@ def test_library_matches_enumeration(results, record_deviation):
             np.testing.assert_allclose(lib.sum(), 1.0, rtol=1e-12, atol=1e-12)
 
 
-def test_record_and_best_schedule_depends_on_target(results):
+def test_record_and_best_schedule_depends_on_target(results, case_tally):
     kls = {key: {name: kl(toy_target(key[0]), lib) for name, (lib, _) in by_name.items()} for key, by_name in results.items()}
+    tally = case_tally("fig4: KL(q || p) per (target, sampler, schedule)")
+    for (_, sampler), vals in kls.items():
+        for v in vals.values():
+            # The confidence sampler at T = 0 outputs a point mass: KL = +inf; the others
+            # give every sentence positive probability.
+            assert math.isfinite(v) == (sampler != "count-confidence-T0"), (sampler, v)
+            tally.add("finite" if math.isfinite(v) else "divergent")
+    tally.require(0.6, min_divergent=1)
     print(f"\nFigure 4 toy, K = {K}: KL(q || p) / TV per schedule")
     for (target, sampler), vals in kls.items():
         q = toy_target(target)
@@ -206,6 +213,8 @@ def test_count_sampler_closed_forms(results):
     log2 = math.log(2)
     for name in NAMES:
         counts = counts_of(alpha_grid(name))
+        # the library's split (mdm_ot.sampling) is the same largest-remainder split
+        assert np.asarray(num_transfer_tokens(parse_alpha(name), N, K)).tolist() == counts, name
         first = next(c for c in counts if c)
         p_modes = results["modes", "count-random"][name][0]
         # modes: the first batch of c tokens agrees with probability 2^(1-c); after it every

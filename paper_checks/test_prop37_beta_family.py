@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mdm_ot import energies as E
-from mdm_ot.quadrature import STATUS_OK
+from mdm_ot.quadrature import STATUS_DIVERGENT_AT_0, STATUS_OK
 from mdm_ot.schedules import BetaCDF, Linear, Sine2, beta_schedule
 from mdm_ot.testing import strategies as mst
 
@@ -34,7 +34,7 @@ LINEAR_BETA = beta_schedule(0.5, 0.5)
 SIN2_BETA = beta_schedule(1.0, 1.0)
 
 
-@settings(max_examples=25)
+@settings(max_examples=mst.examples(25))
 @given(tt=mst.times())
 def test_arcsine_cdf_closed_form(tt, record_deviation):
     t, tc = tt
@@ -57,7 +57,7 @@ def _triple(schedule, t, tc):
     return np.array([float(al), float(om), float(dal if al <= om else -dom)])
 
 
-@settings(max_examples=25)
+@settings(max_examples=mst.examples(25))
 @given(tt=mst.times())
 def test_beta_half_half_is_linear_and_beta_one_one_is_sin2(tt, record_deviation):
     t, tc = tt
@@ -77,15 +77,30 @@ def test_energies_of_the_two_special_cases():
     r = E.reduced_energy(SIN2_BETA)
     assert int(r.status) == STATUS_OK
     np.testing.assert_allclose(float(r.value), math.pi**2, rtol=1e-12, atol=0)
-    assert float(E.reduced_energy(LINEAR_BETA).value) == math.inf
+    r = E.reduced_energy(LINEAR_BETA)  # 1/(t(1-t)): divergent at both ends, t = 0 reported first
+    assert float(r.value) == math.inf and int(r.status) == STATUS_DIVERGENT_AT_0
 
 
-@settings(max_examples=15)
+@settings(max_examples=mst.examples(15))
 @given(ab=st.tuples(st.floats(0.2, 3.0), st.floats(0.2, 3.0)).filter(
     lambda ab: abs(ab[0] - 0.5) + abs(ab[1] - 0.5) > 0.05))
 def test_dropped_hypothesis_other_parameters_are_not_linear(ab, record_deviation):
     alpha = beta_schedule(np.float64(ab[0]), np.float64(ab[1]))
     t = np.linspace(0.01, 0.99, 99)
-    gap = float(np.max(np.abs(np.asarray(alpha(t)) - t)))
+    got = np.asarray(alpha(t))
+    # The library's Beta schedule is sin^2(pi/2 I_t(a, b)) (scipy's I_t) ...
+    np.testing.assert_allclose(got, np.sin(0.5 * np.pi * sps.betainc(ab[0], ab[1], t)) ** 2, rtol=1e-12, atol=1e-15)
+    # ... and that is not the linear schedule.
+    gap = float(np.max(np.abs(got - t)))
     assert gap > 1e-3
     record_deviation("Prop 3.7 (other a,b) 1e-3 / max|alpha - t| (< 1: not linear)", 1e-3 / gap)
+
+
+@pytest.mark.parametrize("a", [0.5, 0.8, 1.3, 2.0])
+def test_dropped_hypothesis_only_beta_one_one_is_sin2(a):
+    """Among the symmetric Beta(a, a), only a = 1 gives sin^2(pi t / 2): the library's
+    schedule matches scipy's sin^2(pi/2 I_t(a, a)) and differs from sin^2 by more than 1e-3."""
+    t = np.linspace(0.01, 0.99, 99)
+    got = np.asarray(beta_schedule(np.float64(a), np.float64(a))(t))
+    np.testing.assert_allclose(got, np.sin(0.5 * np.pi * sps.betainc(a, a, t)) ** 2, rtol=1e-12, atol=1e-15)
+    assert float(np.max(np.abs(got - np.sin(0.5 * np.pi * t) ** 2))) > 1e-3

@@ -75,7 +75,7 @@ def test_full_support_constant_is_n_times_d_plus_1_to_the_n_minus_1(n, d):
     assert kin == n * (d + 1) ** (n - 1)
 
 
-@settings(max_examples=20)
+@settings(max_examples=mst.examples(20))
 @given(problem=mst.problems(support="partial"))
 def test_kinetic_constant_of_partial_support_by_enumeration(problem):
     n, d, q = problem
@@ -95,7 +95,7 @@ def test_constants_reject_bad_sizes():
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=25)
+@settings(max_examples=mst.examples(25))
 @given(ab=mst.beta_params(finite=True))
 def test_reduced_energy_of_beta_family_matches_closed_form(ab):
     a, b = (float(v) for v in ab)
@@ -104,7 +104,7 @@ def test_reduced_energy_of_beta_family_matches_closed_form(ab):
     np.testing.assert_allclose(float(r.value), _closed_form(a, b), rtol=1e-10, atol=0)
 
 
-@settings(max_examples=15)
+@settings(max_examples=mst.examples(15))
 @given(gamma=mst.interp_schedules())
 def test_optimal_schedule_attains_pi_squared_for_every_gamma(gamma):
     r = E.reduced_energy(Optimal(gamma), gamma)
@@ -121,7 +121,7 @@ def test_closed_forms_of_the_named_schedules():
     assert E.minimum_reduced_energy() == PI2
 
 
-@settings(max_examples=10)
+@settings(max_examples=mst.examples(10))
 @given(gamma=mst.interp_schedules(), data=st.data())
 def test_perturbed_optimal_closed_form(gamma, data):
     alpha = data.draw(mst.perturbed_optimal(gamma))
@@ -168,7 +168,7 @@ def test_energy_summary_multiplies_the_reduced_energy_by_the_constants():
     assert "diverges" in d["status"]
 
 
-@settings(max_examples=10)
+@settings(max_examples=mst.examples(10))
 @given(ab=mst.beta_params(finite=False))
 def test_divergent_beta_parameters_never_give_a_finite_number(ab):
     a, b = (float(v) for v in ab)
@@ -209,7 +209,7 @@ def _np_discrete(alpha_values, gamma_values):
     return np.sum(4.0 * chord2 / np.diff(gamma_values))
 
 
-@settings(max_examples=15)
+@settings(max_examples=mst.examples(15))
 @given(
     alpha=mst.mask_schedules(("linear", "sin2", "poly", "beta")),
     gamma=mst.interp_schedules(),

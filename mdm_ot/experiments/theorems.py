@@ -5,8 +5,19 @@ state space (:mod:`mdm_ot.bruteforce`), the other side is the reduced formula, a
 the paper's constant. The full property-based versions, with the hypotheses dropped, are
 the tests under ``paper_checks/``; this module is the quick, user-facing table.
 
+What the table checks (one row each): Theorem 3.1, Theorem 3.2, the reduced formula
+(Eq. 14), Example 3.3, Condition 3.4 / Lemma 3.5, the Beta closed form, Proposition 3.7,
+Appendix D.5 and Proposition C.2, each with its hypotheses satisfied (the closed-form row
+also asserts divergence for a < 1/2). What it does not check: the other dropped-hypothesis
+cases (``paper_checks/``), and "rate optimality" (among all rates with the same
+path the MDM rate has least kinetic energy) -- that is our restatement, not a theorem of
+the paper, false among unmasking rates unless every proper marginal of q is uniform and
+false among all rates for n >= 2; it is tested in
+``paper_checks/test_rate_optimality_restatement.py``. The paper's optimality claim is the
+Lemma 3.5 row: optimality over schedules.
+
 References:
-  Theorems 3.1, 3.2, 3.6, Example 3.3, Condition 3.4 / Lemma 3.5, Proposition 3.7,
+  Theorems 3.1, 3.2, Example 3.3, Condition 3.4 / Lemma 3.5, Proposition 3.7,
   Appendix D.5, Proposition C.2 of arXiv:2509.13866.
 """
 

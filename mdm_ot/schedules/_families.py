@@ -307,8 +307,16 @@ class Optimal(MaskSchedule):
     Every mask schedule is of this form for exactly one increasing ``gamma``,
     :math:`\gamma = (2/\pi)\arcsin\sqrt\alpha`.
 
+    For every ``gamma`` it minimizes the reduced energy :math:`e(\alpha, \gamma)` over mask
+    schedules, with minimum :math:`\pi^2` (times each energy's constant): optimality over
+    schedules, for every data distribution. The MDM rate it drives is not, in general,
+    the least-energy rate generating its path: that "rate optimality" is our restatement,
+    not the paper's; among unmasking rates it holds only when every proper marginal of q
+    is uniform, among all rates only for n = 1
+    (``paper_checks/test_rate_optimality_restatement.py``).
+
     References:
-      The paper's Condition 3.4 and Theorem 3.6.
+      The paper's Condition 3.4 and Lemma 3.5.
     """
 
     gamma: InterpSchedule

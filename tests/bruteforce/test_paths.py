@@ -103,7 +103,7 @@ def test_state_space_rejects_bad_sizes():
 # --------------------------------------------------------------------------------------
 
 
-@settings(max_examples=15)
+@settings(max_examples=mst.examples(15))
 @given(
     alpha=mst.mask_schedules(("linear", "sin2", "poly", "beta", "cosine")),
     tt=mst.times(),

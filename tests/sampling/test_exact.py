@@ -21,11 +21,15 @@ from mdm_ot.sampling import (
     divergences,
     exact_output,
     exact_output_table,
+    initial_state,
+    markov_oracle,
     markov_statistics,
+    sample_count,
+    sample_stochastic,
+    table_oracle,
 )
-from mdm_ot.sampling import markov_oracle, table_oracle
-from mdm_ot.sampling import initial_state, sample_count, sample_stochastic
 from mdm_ot.schedules import Linear, Sine2, beta_schedule
+from mdm_ot.testing.strategies import examples
 from mdm_ot.tuning import toy_target
 
 RTOL, ATOL = 1e-12, 1e-13
@@ -133,7 +137,7 @@ SAMPLERS = [
 
 
 @pytest.mark.parametrize("name, kw", SAMPLERS, ids=[s[0] for s in SAMPLERS])
-@settings(max_examples=4)
+@settings(max_examples=examples(4))
 @given(seed=st.integers(0, 2**31 - 1), a=st.floats(0.2, 2.0), b=st.floats(0.2, 2.0))
 def test_exact_matches_brute_force(name, kw, seed, a, b):
     q = random_target(np.random.default_rng(seed), 3, 3)

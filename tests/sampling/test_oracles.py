@@ -15,6 +15,7 @@ from scipy.special import entr
 
 from mdm_ot.bruteforce import all_states, state_index
 from mdm_ot.sampling import markov_conditionals, markov_oracle, table_oracle
+from mdm_ot.testing.strategies import examples
 
 RTOL, ATOL = 1e-12, 1e-13
 
@@ -46,7 +47,7 @@ def test_state_index_enumeration():
     np.testing.assert_array_equal(all_states(2, 3, masked=False), list(itertools.product(range(3), repeat=2)))
 
 
-@settings(max_examples=15)
+@settings(max_examples=examples(15))
 @given(
     # (no subnormals: XLA on CPU flushes them to zero, NumPy does not)
     w=arrays(np.float64, (3, 3, 3), elements=st.floats(0, 1, allow_subnormal=False)),

@@ -13,17 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mdm_ot import sampling
-from mdm_ot.sampling import table_oracle
+from mdm_ot import register_dataclass, sampling
 from mdm_ot.sampling import (
     initial_state,
     num_transfer_tokens,
     sample_count,
     sample_stochastic,
+    table_oracle,
     transfer_counts,
 )
-from mdm_ot import register_dataclass
 from mdm_ot.schedules import Linear, Poly, Sine2
+from mdm_ot.testing.strategies import examples
 
 RTOL, ATOL = 1e-12, 1e-12
 
@@ -94,7 +94,7 @@ def test_symmetric_schedule_tie_goes_to_earlier_step():
     np.testing.assert_array_equal(counts, [1, 3, 2, 1])
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(
     incs=st.lists(st.floats(0.0, 1.0), min_size=6, max_size=6).filter(lambda v: sum(v) > 1e-3),
     length=st.integers(0, 500),

@@ -39,6 +39,7 @@ def test_two_stage_search_shortlist_ties_keep_order_and_nan_is_worst():
     assert res.best == "q"  # first among equals in stage 2
     res = T.two_stage_search(score, "pqrst", small=1, large=1, top_k=5, maximize=False)
     assert res.shortlist == ["t", "p", "q", "r", "s"]
+    assert res.best == "t"  # the NaN candidate reaches stage 2 but never wins it
 
 
 def test_two_stage_search_extras_compete_only_when_asked():

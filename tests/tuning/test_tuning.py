@@ -22,7 +22,7 @@ import scipy.stats
 from mdm_ot import tuning as T
 from mdm_ot.sampling import default_export_name, export_table, padded_grid
 from mdm_ot.schedules import TabulatedSchedule
-from mdm_ot.energies import discrete_geodesic_minimum
+from mdm_ot.energies import discrete_geodesic_minimum, reduced_energy
 from mdm_ot.sampling import divergences, exact_output_table
 from mdm_ot.sampling import alpha_on_grid, default_grid
 from mdm_ot.schedules import beta_schedule, parse_alpha
@@ -450,3 +450,13 @@ def test_export_beta_schedule_counts():
         export_table("linear", 10, 4, block_length=3)
     with pytest.raises(ValueError, match="unknown mask schedule"):
         export_table("cubic", 10, 4)
+
+
+def test_gradient_ascends_a_maximized_objective():
+    """A maximized objective (-e) climbs: Adam on the objective's own sign."""
+    obj = T.CallableObjective(lambda s: -reduced_energy(s).value, maximize=True, jittable=True,
+                              differentiable=True, name="-e")
+    res = T.tune_beta(obj, init=(0.8, 1.5), steps=20)
+    start = float(res.values[0])  # the objective's own sign: -e at the start
+    assert res.best_value > start + 1e-3, (res.best_value, start)
+    assert res.best_value <= -np.pi**2 * (1 - 1e-12)  # Lemma 3.5: e >= pi^2
