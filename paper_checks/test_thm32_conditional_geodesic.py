@@ -145,4 +145,8 @@ def test_dropped_hypothesis_joint_masking_gives_one_over_n(n, d, record_deviatio
             lambda u: P.conditional_path(alpha, u, 1.0 - u, n=n, d=d)[:, j_x1], t, jnp.asarray(states), n, d
         )
         np.testing.assert_allclose(ec_mdm / eg_mdm, 2.0 ** (n - 1), rtol=1e-10, atol=0)
-    assert mdm_cond.shape[1] == d**n
+    # The MDM conditional path used above is the product formula (Eq. 3) for x1, checked here
+    # by hand: alpha where z_i = x1_i, 1 - alpha where z_i is masked, 0 otherwise.
+    a_half = float(alpha(0.5))
+    want = np.prod(np.where(states == np.array(x1), a_half, np.where(states == d, 1.0 - a_half, 0.0)), axis=1)
+    np.testing.assert_allclose(mdm_cond[:, j_x1], want, rtol=1e-12, atol=1e-15)
