@@ -50,11 +50,13 @@ PACKAGE_DIR = pathlib.Path(__file__).resolve().parents[1]
 REPO_ROOT = PACKAGE_DIR.parent
 DEFAULT_TIMEOUT = 300.0
 
-# Run in the child with `python -P` (no cwd on sys.path): import mdm_ot, make sure it is the
-# mutated copy, then hand over to pytest.
+# Run in the child with `python -c`: drop the working directory from sys.path (what
+# `python -P` does, on every supported Python), import mdm_ot, make sure it is the mutated
+# copy, then hand over to pytest.
 _BOOT = r"""
 import os, sys
 root = os.path.realpath(sys.argv[1])
+sys.path[:] = [p for p in sys.path if p not in ("", os.getcwd())]
 import mdm_ot
 where = os.path.realpath(mdm_ot.__file__)
 if not where.startswith(root + os.sep):
@@ -158,7 +160,7 @@ def run_mutant(mutant: Mutant, *, timeout: float = DEFAULT_TIMEOUT, python: str 
         # The root conftest's `mutation` profile: the `ci` examples without shrinking (a
         # killing example only needs to be found, not minimised).
         env["HYPOTHESIS_PROFILE"] = "mutation"
-        cmd = [python or sys.executable, "-P", "-c", _BOOT, tmp,
+        cmd = [python or sys.executable, "-c", _BOOT, tmp,
                "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *mutant.tests]
         timed_out, code, output = False, None, ""
         try:
