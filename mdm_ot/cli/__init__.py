@@ -4,7 +4,7 @@ Each command family lives in its own module with a ``register(subparsers)`` func
 adds its parsers and sets ``func`` (a callable ``args -> int``) on each. Bad input raises
 :class:`ValueError` (or argparse's error) and becomes a one-line message with exit status 2.
 Commands: ``energy`` (energy.py), ``theorems`` (theorems.py), ``reproduce`` (report.py),
-``toy`` (toy.py), ``transfer-tokens`` (sampling.py), ``tune`` and ``export`` (tuning.py),
+``toy`` (toy.py), ``transfer-tokens`` (sampling.py), ``tune`` (tuning.py), ``export`` (export.py),
 ``code`` (codelines.py), ``antibody`` (antibody.py). Each command parses its arguments,
 calls one library function and formats the result.
 """
@@ -30,6 +30,7 @@ _COMMAND_MODULES = (
     "mdm_ot.cli.toy",
     "mdm_ot.cli.sampling",
     "mdm_ot.cli.tuning",
+    "mdm_ot.cli.export",
     "mdm_ot.cli.codelines",
     "mdm_ot.cli.antibody",
 )

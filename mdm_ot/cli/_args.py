@@ -16,31 +16,35 @@ ALPHA_HELP = f"mask schedule: {ALPHA_SPECS}"
 GAMMA_HELP = f"interpolation schedule: {GAMMA_SPECS}"
 
 
-def integer(name: str, lo: int = 1):
-    """An argparse ``type=``: an integer ``>= lo``."""
+def integer(name: str, lo: int = 1, hi: int | None = None):
+    """An argparse ``type=``: an integer ``>= lo`` (and ``<= hi`` when given)."""
+    bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {text!r}") from None
-        if value < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {value}")
+            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {value}")
         return value
 
     return parse
 
 
-def number(name: str, lo: float = 0.0, *, strict: bool = False):
-    """An argparse ``type=``: a finite number ``>= lo`` (``> lo`` when ``strict``)."""
+def number(name: str, lo: float = 0.0, *, strict: bool = False, hi: float | None = None):
+    """An argparse ``type=``: a finite number ``>= lo`` (``> lo`` when ``strict``; ``<= hi``
+    when given)."""
     bound = f"> {lo:g}" if strict else f">= {lo:g}"
+    if hi is not None:
+        bound += f" and <= {hi:g}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}") from None
-        ok = math.isfinite(value) and (value > lo if strict else value >= lo)
+        ok = math.isfinite(value) and (value > lo if strict else value >= lo) and (hi is None or value <= hi)
         if not ok:
             raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}")
         return value
