@@ -23,8 +23,11 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mdm_ot.sampling import divergences, exact_output  # noqa: E402
-from mdm_ot.sampling import table_oracle  # noqa: E402
+from mdm_ot.sampling import (  # noqa: E402
+    divergences,
+    exact_output,
+    table_oracle,  # noqa: E402
+)
 from mdm_ot.schedules import beta_schedule  # noqa: E402
 from mdm_ot.tuning import toy_target  # noqa: E402
 

@@ -18,81 +18,45 @@ Example:
   >>> mdm_ot.reduced_energy(alpha).status  # doctest: +SKIP
 """
 
-from mdm_ot import bruteforce, energies, quadrature, sampling, schedules, stats, tuning
-from mdm_ot._pytree import frozen_pytree, register_dataclass
-from mdm_ot.bruteforce import conditional_kinetic_energy, geodesic_energy, kinetic_energy, nelbo
-from mdm_ot.energies import (
-    discrete_geodesic_energy,
-    energy_constants,
-    energy_summary,
-    minimum_reduced_energy,
-    reduced_energy,
-)
-from mdm_ot.quadrature import QuadResult, integrate01
-from mdm_ot.sampling import (
-    divergences,
-    exact_output,
-    export_table,
-    markov_oracle,
-    num_transfer_tokens,
-    sample_count,
-    sample_stochastic,
-    table_oracle,
-)
-from mdm_ot.schedules import (
-    BetaCDF,
-    Identity,
-    InterpSchedule,
-    MaskSchedule,
-    Optimal,
-    TabulatedSchedule,
-    beta_schedule,
-    parse_alpha,
-    parse_gamma,
-)
-from mdm_ot.tuning import make_objective, parse_target, tune
+from __future__ import annotations
+
+import importlib
+
+# The face, name by name: module -> the names it lends to ``mdm_ot``. Loaded on first use
+# (PEP 562 ``__getattr__``), so that ``import mdm_ot.cli`` does not load JAX before the
+# command line has installed its signal handlers (a Ctrl-C during JAX's import would
+# otherwise end in a traceback; issue 15).
+_FACE: dict[str, tuple[str, ...]] = {
+    "mdm_ot._pytree": ("frozen_pytree", "register_dataclass"),
+    "mdm_ot.bruteforce": ("conditional_kinetic_energy", "geodesic_energy", "kinetic_energy", "nelbo"),
+    "mdm_ot.energies": ("discrete_geodesic_energy", "energy_constants", "energy_summary",
+                        "minimum_reduced_energy", "reduced_energy"),
+    "mdm_ot.quadrature": ("QuadResult", "integrate01"),
+    "mdm_ot.sampling": ("divergences", "exact_output", "export_table", "markov_oracle", "model_calls",
+                        "num_transfer_tokens", "sample_count", "sample_stochastic", "sampler_model_calls",
+                        "table_oracle"),
+    "mdm_ot.schedules": ("BetaCDF", "Identity", "InterpSchedule", "MaskSchedule", "Optimal",
+                         "TabulatedSchedule", "beta_schedule", "parse_alpha", "parse_gamma"),
+    "mdm_ot.tuning": ("make_objective", "parse_target", "tune"),
+}
+#: The packages reachable as attributes (``mdm_ot.sampling``) without an explicit import.
+_PACKAGES = ("bruteforce", "energies", "quadrature", "sampling", "schedules", "stats", "tuning")
+_WHERE = {name: module for module, names in _FACE.items() for name in names}
 
 __version__ = "0.1.0"
+__all__ = sorted([*_WHERE, *_PACKAGES])
 
-__all__ = [
-    "BetaCDF",
-    "Identity",
-    "InterpSchedule",
-    "MaskSchedule",
-    "Optimal",
-    "QuadResult",
-    "TabulatedSchedule",
-    "beta_schedule",
-    "bruteforce",
-    "conditional_kinetic_energy",
-    "discrete_geodesic_energy",
-    "divergences",
-    "energies",
-    "energy_constants",
-    "energy_summary",
-    "exact_output",
-    "export_table",
-    "frozen_pytree",
-    "geodesic_energy",
-    "integrate01",
-    "kinetic_energy",
-    "make_objective",
-    "markov_oracle",
-    "minimum_reduced_energy",
-    "nelbo",
-    "num_transfer_tokens",
-    "parse_alpha",
-    "parse_gamma",
-    "parse_target",
-    "quadrature",
-    "reduced_energy",
-    "register_dataclass",
-    "sample_count",
-    "sample_stochastic",
-    "sampling",
-    "schedules",
-    "stats",
-    "table_oracle",
-    "tune",
-    "tuning",
-]
+
+def __getattr__(name: str):
+    if name in _PACKAGES:
+        value = importlib.import_module(f"mdm_ot.{name}")
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name]), name)
+    else:
+        raise AttributeError(f"module 'mdm_ot' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

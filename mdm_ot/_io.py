@@ -9,6 +9,7 @@ any, is left as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -50,13 +51,30 @@ def check_output_dir(path: str, option: str = "--out") -> None:
         raise ValueError(f"{option}: the folder {parent!r} is not writable")
 
 
+def _default_mode(kind: str) -> int:
+    """The mode ``open``/``mkdir`` would give a new file/folder (``mkstemp``/``mkdtemp`` give
+    0600/0700, which would make every output private to its writer)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o666 if kind == "file" else 0o777) & ~mask
+
+
 @contextlib.contextmanager
 def atomic_file(path: str, mode: str = "w") -> Iterator:
-    """``with atomic_file(p) as fh: fh.write(...)``: ``p`` appears complete or not at all."""
+    """``with atomic_file(p) as fh: fh.write(...)``: ``p`` appears complete or not at all.
+
+    The new file keeps the permission bits of the file it replaces (a new one gets the
+    umask's default).
+    """
     path = os.fspath(path)
+    try:
+        perms = os.stat(path).st_mode & 0o7777
+    except OSError:
+        perms = _default_mode("file")
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=_parent(path))
     try:
         with os.fdopen(fd, mode) as fh:
+            os.fchmod(fh.fileno(), perms)
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -73,21 +91,42 @@ def atomic_dir(path: str) -> Iterator[str]:
 
     The folder is built in a temporary sibling; an old ``out`` is moved aside and removed only
     after the new one is in place, so an interrupt leaves either the old folder or the new one,
-    never a mix.
+    never a mix (if it comes between the two renames, the old folder is moved back). Missing
+    parent folders are created, and removed again if the block fails. ``out`` must not be an
+    existing file.
     """
     path = os.path.abspath(os.fspath(path))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=os.path.dirname(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(errno.ENOTDIR, "exists and is not a folder", path)
+    parent = os.path.dirname(path)
+    created = []
+    probe = parent
+    while not os.path.exists(probe):
+        created.append(probe)
+        probe = os.path.dirname(probe)
+    os.makedirs(parent, exist_ok=True)
+    name = os.path.basename(path)
+    tmp = old = None
     try:
+        tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+        os.chmod(tmp, _default_mode("dir"))
         yield tmp
-        old = None
         if os.path.exists(path):
-            old = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.", suffix=".old", dir=os.path.dirname(path))
+            old = tempfile.mkdtemp(prefix=f".{name}.", suffix=".old", dir=parent)
             os.rmdir(old)
             os.replace(path, old)
         os.replace(tmp, path)
+        tmp = None
+    except BaseException:
+        if old is not None and os.path.isdir(old) and not os.path.exists(path):
+            os.replace(old, path)
+            old = None
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # innermost first; only if still empty
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
+    finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -123,8 +123,18 @@ def energy_constants(n: int, d: int, q: ArrayLike | None = None) -> EnergyConsta
       Example 3.3 (n = 1).
     """
     _check_nd(n, d)
+    # In logs first: the exact integer n (d+1)^(n-1) of a huge n would take minutes to build
+    # and then overflow float64 (issue 15); refuse before computing any power.
+    log_kin = math.log(n) + (n - 1) * math.log(d + 1)
+    if max(log_kin, math.log(n) + (n - 1) * math.log(2)) > _LOG_FLOAT_MAX:
+        raise ValueError(f"n = {n}, d = {d}: the energy constant n (d+1)^(n-1) = exp({log_kin:.4g}) "
+                         "exceeds the largest float64 (about exp(709.78)); allowed: smaller n or d")
     kin = n * (d + 1) ** (n - 1) if q is None else kinetic_constant(q, n, d)
     return EnergyConstants(float(kin), float(n * 2 ** (n - 1)), float(n))
+
+
+#: log of the largest finite float64, with a margin for the factor pi^2 of the minima
+_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max) - 3.0
 
 
 def _check_nd(n: int, d: int) -> None:

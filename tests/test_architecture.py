@@ -20,6 +20,8 @@ from __future__ import annotations
 import ast
 import importlib
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -43,6 +45,10 @@ TEST_PRIVATE_ALLOWLIST: dict[str, set[str]] = {
     "tests/test_quadrature.py": {"quad._rule", "quad._remainder_sums"},
     # the wiring of `reproduce --full` into the code table, at a tiny size
     "tests/experiments/codelines/test_code_cli.py": {"report._code_section"},
+    # the atomic outputs shared by every package live in a root-level private module
+    "tests/test_io.py": {"mdm_ot._io"},
+    # the face's own table (which package lends each name), checked against the packages
+    "tests/test_architecture.py": {"mdm_ot._PACKAGES", "mdm_ot._WHERE"},
 }
 
 
@@ -232,11 +238,26 @@ def test_package_exports_match_all(package):
 
 
 def test_the_face():
-    """`import mdm_ot` gives the core API by name."""
+    """`import mdm_ot` gives the core API by name (loaded on first use: `mdm_ot.__getattr__`)."""
     for name in ("beta_schedule", "reduced_energy", "tune", "parse_alpha", "sample_count",
                  "exact_output", "kinetic_energy", "integrate01"):
         assert callable(getattr(mdm_ot, name)), name
     assert set(mdm_ot.__all__) <= set(dir(mdm_ot))
+    for name in mdm_ot.__all__:  # each name is the object its package exports, not a copy
+        obj = getattr(mdm_ot, name)
+        if name not in mdm_ot._PACKAGES:
+            home = importlib.import_module(mdm_ot._WHERE[name])
+            assert obj is getattr(home, name), name
+            if home.__name__ != "mdm_ot._pytree":
+                assert name in home.__all__, f"{name} is not public in {home.__name__}"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        mdm_ot.nonexistent  # noqa: B018
+
+
+def test_importing_the_package_or_the_cli_does_not_load_jax():
+    """The command line installs its signal handlers before JAX loads (issue 15)."""
+    code = "import sys, mdm_ot, mdm_ot.cli; sys.exit('jax' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
 
 
 def _definitions():

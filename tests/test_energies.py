@@ -236,3 +236,17 @@ def test_discrete_minimum_formula_and_its_attainment(steps):
 def test_discrete_energy_rejects_zero_steps():
     with pytest.raises(ValueError, match="steps"):
         E.discrete_geodesic_energy(Sine2(), None, 0)
+
+
+def test_energy_constants_refuse_a_float_overflow_without_building_the_power():
+    """n (d+1)^(n-1) beyond float64 is refused from its logarithm (issue 15): at once for a
+    huge n, where the exact integer power would take minutes; the largest n that fits works."""
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match="exceeds the largest float64"):
+        E.energy_constants(10**12, 2)
+    assert time.perf_counter() - t0 < 5.0
+    with pytest.raises(ValueError, match="exceeds the largest float64"):
+        E.energy_constants(1020, 1)  # 1020 * 2^1019 > 1.8e308
+    assert np.isfinite(E.energy_constants(1000, 1).kinetic)  # 1000 * 2^999 ~ 5e303

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import mdm_ot
-from mdm_ot import schedules as S
 from mdm_ot import register_dataclass
+from mdm_ot import schedules as S
 from mdm_ot.sampling import markov_oracle, table_oracle
 
 # One instance per schedule class; the empty ones (no leaves) are where equal structures

@@ -148,9 +148,12 @@ def state_space(n: int, d: int) -> StateSpace:
         raise ValueError(f"n (sequence length) must be an integer >= 1, got {n!r}")
     if not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 1:
         raise ValueError(f"d (vocabulary size) must be an integer >= 1, got {d!r}")
-    if (d + 1) ** n > _MAX_STATES:
+    # (d+1)^n >= 2^n: bound n first, so that the exact power is only computed when small
+    # (n = 10^12 would otherwise build an integer of 10^11 digits and hang)
+    if n > _MAX_STATES.bit_length() or (d + 1) ** n > _MAX_STATES:
+        shown = f"{(d + 1) ** n}" if n <= _MAX_STATES.bit_length() else f"more than 2^{_MAX_STATES.bit_length()}"
         raise ValueError(
-            f"(d+1)^n = {(d + 1) ** n} states is too many for the brute force; "
+            f"(d+1)^n = {shown} states (n = {n}, d = {d}) is too many for the brute force; "
             f"allowed: at most {_MAX_STATES}"
         )
     return _state_space(int(n), int(d))

@@ -1,5 +1,5 @@
-"""``python -m mdm_ot.cli``: the ``mdm-ot`` command."""
+"""``python -m mdm_ot.cli``: the ``mdm-ot`` command (:func:`mdm_ot.cli.run`)."""
 
-from mdm_ot.cli import main
+from mdm_ot.cli import run
 
-raise SystemExit(main())
+run()

@@ -1,5 +1,9 @@
 """Argument types and help texts shared by the ``mdm-ot`` subcommands (one wording for every
-bad value, one source of the schedule-spec help: :data:`mdm_ot.schedules.ALPHA_SPECS`)."""
+bad value, one source of the schedule-spec help: :data:`mdm_ot.schedules.ALPHA_SPECS`).
+
+Every bad value becomes one line that names the option, what was wrong and what is allowed
+(argparse prefixes ``argument --opt:``); the size limits come from :mod:`mdm_ot.cli._limits`.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,19 @@ import json
 import math
 import sys
 
+from mdm_ot.cli._limits import MAX_SEED
 from mdm_ot.schedules import ALPHA_SPECS, GAMMA_SPECS
 
 #: ``help=`` of every option that takes a mask schedule spec (parsed by ``parse_alpha``).
 ALPHA_HELP = f"mask schedule: {ALPHA_SPECS}"
 #: ``help=`` of every option that takes an interpolation schedule spec (``parse_gamma``).
 GAMMA_HELP = f"interpolation schedule: {GAMMA_SPECS}"
+
+
+def _short(text: str, width: int = 40) -> str:
+    """``repr`` of a user's text, cut so that an error stays one short line."""
+    text = str(text)
+    return repr(text) if len(text) <= width else repr(text[:width]) + "..."
 
 
 def integer(name: str, lo: int = 1, hi: int | None = None):
@@ -23,11 +34,36 @@ def integer(name: str, lo: int = 1, hi: int | None = None):
     def parse(text: str) -> int:
         try:
             value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {text!r}") from None
+        except ValueError:  # also Python's limit on the digits of an int
+            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {_short(text)}") from None
         if value < lo or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {value}")
+            shown = value if abs(value) < 10**30 else _short(text)
+            raise argparse.ArgumentTypeError(f"{name} must be an integer {bound}, got {shown}")
         return value
+
+    return parse
+
+
+def seed(name: str = "--seed"):
+    """An argparse ``type=``: a seed, an integer in ``[0, MAX_SEED]`` (NumPy and JAX take 32 bits)."""
+    return integer(name, 0, MAX_SEED)
+
+
+def integer_list(name: str, lo: int = 1, hi: int | None = None):
+    """An argparse ``type=``: comma-separated integers, each ``>= lo`` (and ``<= hi``), as a tuple."""
+    one = integer(name, lo, hi)
+    bound = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+
+    def parse(text: str) -> tuple[int, ...]:
+        parts = str(text).split(",")
+        if not str(text).strip() or len(parts) > 64:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be 1 to 64 comma-separated integers {bound} such as 2,4,8, got {_short(text)}")
+        try:
+            return tuple(one(p.strip()) for p in parts)
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be comma-separated integers {bound} such as 2,4,8, got {_short(text)}") from None
 
     return parse
 
@@ -43,11 +79,35 @@ def number(name: str, lo: float = 0.0, *, strict: bool = False, hi: float | None
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {_short(text)}") from None
         ok = math.isfinite(value) and (value > lo if strict else value >= lo) and (hi is None or value <= hi)
         if not ok:
-            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{name} must be a number {bound}, got {_short(text)}")
         return value
+
+    return parse
+
+
+def alpha_spec():
+    """An argparse ``type=``: a mask-schedule spec that :func:`mdm_ot.schedules.parse_alpha`
+    accepts (checked at parse time, so argparse's error names the option); returns the text."""
+    return _spec("parse_alpha")
+
+
+def gamma_spec():
+    """An argparse ``type=``: an interpolation-schedule spec (``parse_gamma``); returns the text."""
+    return _spec("parse_gamma")
+
+
+def _spec(parser: str):  # argparse puts "argument --opt:" in front of the message
+    def parse(text: str) -> str:
+        import mdm_ot.schedules as schedules
+
+        try:
+            getattr(schedules, parser)(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).splitlines()[0]) from None
+        return text
 
     return parse
 
@@ -58,7 +118,29 @@ def finite_or_none(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def write_json(obj, *, allow_nan: bool = True) -> None:
-    """One JSON document on stdout, ending with a newline (every command's ``--json``)."""
-    json.dump(obj, sys.stdout, allow_nan=allow_nan)
-    sys.stdout.write("\n")
+def write_json(obj, *, allow_nan: bool = False, default=None) -> None:
+    """One JSON document on stdout, ending with a newline (every command's ``--json``).
+
+    The document is serialized in full before anything is written, so a value JSON cannot
+    hold (NaN, +-inf) raises ``ValueError`` with nothing on stdout. ``allow_nan=True`` is
+    kept for callers that print non-standard JSON on purpose (none in the CLI); ``default``
+    is :func:`json.dumps`'s (``float`` turns NumPy scalars into numbers).
+    """
+    try:
+        text = json.dumps(obj, allow_nan=allow_nan, default=default)
+    except ValueError:
+        raise ValueError("--json: the result holds NaN or infinity, which JSON cannot carry; "
+                         "this is a bug: such entries must be null with a reason") from None
+    sys.stdout.write(text + "\n")
+
+
+def antibody_task(text: str) -> str:
+    """An argparse ``type=``: an antibody infilling task spec (``cdr12``, ``random:F``,
+    ``span:F``), checked by the antibody package's own parser."""
+    from mdm_ot.experiments.antibody.tasks import parse_task
+
+    try:
+        parse_task(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text

@@ -9,25 +9,27 @@ Commands:
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 
-from mdm_ot.cli._args import ALPHA_HELP
+from mdm_ot._io import check_output_dir
+from mdm_ot.cli._args import (
+    ALPHA_HELP,
+    alpha_spec,
+    antibody_task,
+    integer,
+    integer_list,
+    seed,
+    write_json,
+)
+from mdm_ot.cli._limits import MAX_BATCH, MAX_MODEL_STEPS, MAX_SAMPLES, MAX_TEST_SEQUENCES
+
+#: ``antibody eval``: AntiBERTy's 512 positions less the two special tokens.
+_MAX_SEQUENCE = 510
 
 
 def _log(msg: str) -> None:
     sys.stderr.write(msg + "\n")
     sys.stderr.flush()
-
-
-def _steps(text: str) -> tuple[int, ...]:
-    try:
-        steps = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise ValueError(f"--steps {text!r}: expected comma-separated integers such as 2,4,8") from None
-    if not steps or min(steps) < 1:
-        raise ValueError(f"--steps {text!r}: every K must be >= 1")
-    return steps
 
 
 def _fetch(args) -> int:
@@ -40,7 +42,7 @@ def _fetch(args) -> int:
         raise ValueError(str(exc)) from exc
     where = str(fetch.antibody_dir(args.cache))
     if args.json:
-        print(json.dumps({"cache": where, "written": written}))
+        write_json({"cache": where, "written": written})
     else:
         print(f"antibody files in {where}: " + (f"{len(written)} written" if written
                                                  else "already present and verified"))
@@ -50,14 +52,15 @@ def _fetch(args) -> int:
 def _table(args) -> int:
     from mdm_ot.experiments.antibody import table
 
+    if args.out:
+        check_output_dir(args.out, "--out")
     if args.from_json:
-        with open(args.from_json) as f:
-            result = json.load(f)
+        result = table.read_result(args.from_json, "--from-json")
     else:
         cfg = table.SMALL if args.small else table.TableConfig()
         changes = {"task": args.task, "seed": args.seed}
         if args.steps:
-            changes["steps"] = _steps(args.steps)
+            changes["steps"] = args.steps
         if args.n_test is not None:
             changes["n_test"] = args.n_test
         if args.no_tune:
@@ -72,7 +75,7 @@ def _table(args) -> int:
         result = table.antibody_table(cfg, root=args.cache, log=_log)
     paths = table.write(result, args.out) if args.out else {}
     if args.json:
-        print(json.dumps({**result, "files": paths}, default=float))
+        write_json({**result, "files": paths}, default=float)
     else:
         print(table.to_markdown(result))
         for kind, path in paths.items():
@@ -86,7 +89,12 @@ def _eval(args) -> int:
 
     from mdm_ot.experiments.antibody import model, tasks
 
-    z = model.encode(args.sequence)
+    if not 1 <= len(args.sequence) <= _MAX_SEQUENCE:
+        raise ValueError(f"sequence: {len(args.sequence)} characters; allowed: 1 to {_MAX_SEQUENCE}")
+    try:
+        z = model.encode(args.sequence)
+    except ValueError as exc:
+        raise ValueError(f"sequence: {str(exc).splitlines()[0]}") from None
     hidden = z == model.MASK_ID
     if not hidden.any():
         raise ValueError("the sequence has no '_' to infill")
@@ -100,8 +108,8 @@ def _eval(args) -> int:
                        batch_size=args.samples)[0, 0]
     seqs = model.decode(out)
     if args.json:
-        print(json.dumps({"input": args.sequence, "schedule": args.schedule, "steps": args.steps,
-                          "sampler": args.sampler, "samples": seqs}))
+        write_json({"input": args.sequence, "schedule": args.schedule, "steps": args.steps,
+                    "sampler": args.sampler, "samples": seqs})
     else:
         print("\n".join(seqs))
     return 0
@@ -128,16 +136,18 @@ def register(subparsers) -> None:
 
     t = sub.add_parser("table", help="schedules x steps table of AntiBERTy infilling")
     common(t)
-    t.add_argument("--task", default="cdr12", help="cdr12 | random:F | span:F (default cdr12)")
+    t.add_argument("--task", default="cdr12", type=antibody_task, help="cdr12 | random:F | span:F (default cdr12)")
     t.add_argument("--small", action="store_true",
                    help="CPU-sized run (4 test sequences, K=2,4, 2x2 tuning grid, no transfer)")
-    t.add_argument("--steps", default=None, help="comma-separated K values (default 2,4,8,16,32)")
-    t.add_argument("--n-test", type=int, default=None, help="at most N test sequences per set")
+    t.add_argument("--steps", type=integer_list("--steps", 1, MAX_MODEL_STEPS), default=None,
+                   help="comma-separated K values (default 2,4,8,16,32)")
+    t.add_argument("--n-test", type=integer("--n-test", 1, MAX_TEST_SEQUENCES), default=None,
+                   help="at most N test sequences per set")
     t.add_argument("--no-tune", action="store_true", help="leave out the tuned row")
     t.add_argument("--no-pll", action="store_true", help="skip the pseudo-log-likelihood")
     t.add_argument("--no-transfer", action="store_true", help="only the home species/chain")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--batch-size", type=integer("--batch-size", 1, MAX_BATCH), default=None)
+    t.add_argument("--seed", type=seed(), default=0)
     t.add_argument("--out", default=None, metavar="DIR", help="write .md, .json and .png into DIR")
     t.add_argument("--from-json", default=None, metavar="FILE",
                    help="render a table JSON written earlier instead of running")
@@ -146,9 +156,9 @@ def register(subparsers) -> None:
     e = sub.add_parser("eval", help="infill the '_' positions of one sequence")
     common(e)
     e.add_argument("sequence", help="amino acids with '_' at the positions to infill")
-    e.add_argument("--schedule", default="linear", help=f"{ALPHA_HELP}; default linear")
-    e.add_argument("--steps", type=int, default=4)
+    e.add_argument("--schedule", default="linear", type=alpha_spec(), help=f"{ALPHA_HELP}; default linear")
+    e.add_argument("--steps", type=integer("--steps", 1, MAX_MODEL_STEPS), default=4)
     e.add_argument("--sampler", default="count-confidence", choices=("count-confidence", "stochastic"))
-    e.add_argument("--samples", type=int, default=1)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--samples", type=integer("--samples", 1, MAX_SAMPLES), default=1)
+    e.add_argument("--seed", type=seed(), default=0)
     e.set_defaults(func=_eval)

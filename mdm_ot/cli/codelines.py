@@ -12,11 +12,25 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from mdm_ot.cli._args import ALPHA_HELP, integer, number
+from mdm_ot._io import check_output_dir, check_output_file
+from mdm_ot.cli._args import ALPHA_HELP, alpha_spec, integer, integer_list, number, seed, write_json
+from mdm_ot.cli._limits import (
+    MAX_BATCH,
+    MAX_LAYERS,
+    MAX_LR,
+    MAX_MODEL_STEPS,
+    MAX_SAMPLES,
+    MAX_SHOW,
+    MAX_TEMPERATURE,
+    MAX_TRAIN_STEPS,
+    MAX_WIDTH,
+)
+
+#: ``code eval/table --samples``: a standard error needs two samples.
+_MIN_SAMPLES = 2
 
 
 def register(subparsers) -> None:
@@ -32,12 +46,16 @@ def register(subparsers) -> None:
 
     t = sub.add_parser("train", help="train the denoiser (the shipped one: 24 minutes measured on 2 CPU cores)")
     t.add_argument("--out", default="runs/code", help="run folder (checkpoint.npz, log.jsonl)")
-    t.add_argument("--steps", type=integer("--steps"), default=None, help="optimizer steps")
-    t.add_argument("--batch-size", type=integer("--batch-size"), default=None, help="lines per step (even)")
-    t.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--layers", type=integer("--layers"), default=None)
-    t.add_argument("--width", type=integer("--width"), default=None, help="d_model (d_ff = 4 x width)")
+    t.add_argument("--steps", type=integer("--steps", 1, MAX_TRAIN_STEPS), default=None,
+                   help=f"optimizer steps, at most {MAX_TRAIN_STEPS}")
+    t.add_argument("--batch-size", type=integer("--batch-size", 2, MAX_BATCH), default=None,
+                   help=f"lines per step (even, at most {MAX_BATCH})")
+    t.add_argument("--lr", type=number("--lr", 0.0, strict=True, hi=MAX_LR), default=None,
+                   help=f"peak learning rate, in (0, {MAX_LR:g}]")
+    t.add_argument("--seed", type=seed(), default=None)
+    t.add_argument("--layers", type=integer("--layers", 1, MAX_LAYERS), default=None)
+    t.add_argument("--width", type=integer("--width", 1, MAX_WIDTH), default=None,
+                   help="d_model (d_ff = 4 x width), a multiple of the 4 attention heads")
     t.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     t.add_argument("--export", default=None, help="also write the optimizer-free checkpoint here")
     t.add_argument("--no-progress", action="store_true")
@@ -45,20 +63,21 @@ def register(subparsers) -> None:
     t.set_defaults(func=_train)
 
     e = sub.add_parser("eval", help="sample with one schedule and step count; print the metrics")
-    e.add_argument("--alpha", required=True, help=ALPHA_HELP)
-    e.add_argument("--steps", type=integer("--steps"), required=True, help="sampling steps K")
+    e.add_argument("--alpha", required=True, type=alpha_spec(), help=ALPHA_HELP)
+    e.add_argument("--steps", type=integer("--steps", 1, MAX_MODEL_STEPS), required=True,
+                   help=f"sampling steps K, at most {MAX_MODEL_STEPS}")
     e.add_argument("--task", choices=("unconditional", "completion"), default="unconditional")
     e.add_argument("--sampler", choices=("count", "stochastic"), default="count")
     e.add_argument("--order", choices=("confidence", "random"), default="confidence")
-    e.add_argument("--block-length", type=integer("--block-length"), default=None,
-                   help="semi-autoregressive blocks (default: none)")
-    e.add_argument("--temperature", type=number("--temperature"), default=None,
+    e.add_argument("--block-length", type=integer("--block-length", 1, 64), default=None,
+                   help="semi-autoregressive blocks, a divisor of 64 (default: none)")
+    e.add_argument("--temperature", type=number("--temperature", hi=MAX_TEMPERATURE), default=None,
                    help="default: 1 for unconditional generation, 0 for completion")
     e.add_argument("--split", choices=("tune", "test"), default="test")
-    e.add_argument("--samples", type=integer("--samples"), default=256)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--samples", type=integer("--samples", _MIN_SAMPLES, MAX_SAMPLES), default=256)
+    e.add_argument("--seed", type=seed(), default=0)
     e.add_argument("--checkpoint", default=None, help="default: the shipped checkpoint")
-    e.add_argument("--show", type=int, default=5, help="print this many samples")
+    e.add_argument("--show", type=integer("--show", 0, MAX_SHOW), default=5, help="print this many samples")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)
 
@@ -66,19 +85,21 @@ def register(subparsers) -> None:
     b.add_argument("--out", default=None, help="folder for table.md, table.png, table.json")
     b.add_argument("--json", action="store_true", help="print the JSON on stdout")
     b.add_argument("--task", choices=("unconditional", "completion", "both"), default="both")
-    b.add_argument("--samples", type=integer("--samples"), default=None, help="samples per cell")
-    b.add_argument("--steps-list", default=None, help="comma-separated K values (default 4,8,16,32,64)")
-    b.add_argument("--tune-steps", type=integer("--tune-steps"), default=None, help="K at which to tune (default 8)")
-    b.add_argument("--tune-small", type=integer("--tune-small"), default=None, help="samples per grid point, stage 1")
-    b.add_argument("--tune-large", type=integer("--tune-large"), default=None, help="samples per candidate, stage 2")
-    b.add_argument("--shortlist", type=integer("--shortlist"), default=None, help="grid points kept for stage 2")
+    b.add_argument("--samples", type=integer("--samples", _MIN_SAMPLES, MAX_SAMPLES), default=None,
+                   help="samples per cell")
+    b.add_argument("--steps-list", type=integer_list("--steps-list", 1, MAX_MODEL_STEPS), default=None,
+                   help="comma-separated K values (default 4,8,16,32,64)")
+    b.add_argument("--tune-steps", type=integer("--tune-steps", 1, MAX_MODEL_STEPS), default=None, help="K at which to tune (default 8)")
+    b.add_argument("--tune-small", type=integer("--tune-small", 1, MAX_SAMPLES), default=None, help="samples per grid point, stage 1")
+    b.add_argument("--tune-large", type=integer("--tune-large", _MIN_SAMPLES, MAX_SAMPLES), default=None, help="samples per candidate, stage 2")
+    b.add_argument("--shortlist", type=integer("--shortlist", 1, 100), default=None, help="grid points kept for stage 2")
     b.add_argument("--no-tune", action="store_true", help="leave out the tuned row")
     b.add_argument("--baselines-compete", action="store_true",
                    help="the hand-made schedules may win the tuning too (default: the paper's protocol, "
                         "which picks among the grid shortlist only)")
-    b.add_argument("--block-length", type=integer("--block-length"), default=None,
-                   help="semi-autoregressive blocks for the count sampler (default: none)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--block-length", type=integer("--block-length", 1, 64), default=None,
+                   help="semi-autoregressive blocks for the count sampler, a divisor of 64 (default: none)")
+    b.add_argument("--seed", type=seed(), default=0)
     b.add_argument("--checkpoint", default=None)
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_table)
@@ -98,6 +119,14 @@ def _train(args) -> int:
     for name, key in (("steps", "steps"), ("batch_size", "batch_size"), ("lr", "peak_lr"), ("seed", "seed")):
         if getattr(args, name) is not None:
             tc_kw[key] = getattr(args, name)
+    if args.width is not None and args.width % tr.DEFAULT_MODEL.num_heads:
+        raise ValueError(f"--width must be a multiple of {tr.DEFAULT_MODEL.num_heads} (the attention heads), "
+                         f"got {args.width}")
+    if args.batch_size is not None and args.batch_size % 2:
+        raise ValueError(f"--batch-size must be even (half unconditional lines, half pairs), got {args.batch_size}")
+    check_output_dir(args.out, "--out")
+    if args.export:
+        check_output_file(args.export, "--export")
     model_config = dataclasses.replace(tr.DEFAULT_MODEL, **mc_kw)
     train_config = dataclasses.replace(tr.DEFAULT_TRAIN, **tc_kw)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.json else print
@@ -113,7 +142,7 @@ def _train(args) -> int:
         tr.export_checkpoint(summary["checkpoint"], args.export)
         summary["exported"] = str(args.export)
     if args.json:
-        print(json.dumps(summary))
+        write_json(summary)
     else:
         print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; checkpoint {summary['checkpoint']}")
     return 0
@@ -136,7 +165,7 @@ def _eval(args) -> int:
         block_length=args.block_length,
     )
     if args.json:
-        print(json.dumps(result))
+        write_json(result)
         return 0
     print(ev.format_result(result, show=args.show))
     return 0
@@ -147,12 +176,9 @@ def _table(args) -> int:
 
     from mdm_ot.experiments.codelines import table as tb
 
-    steps_list = None
-    if args.steps_list:
-        try:
-            steps_list = tuple(int(s) for s in args.steps_list.split(","))
-        except ValueError:
-            raise ValueError(f"--steps-list must be comma-separated integers, got {args.steps_list!r}") from None
+    steps_list = args.steps_list
+    if args.out:
+        check_output_dir(args.out, "--out")
     sizes = tb.TableSizes()
     for name in ("tune_small", "tune_large", "shortlist"):
         if getattr(args, name) is not None:
@@ -174,7 +200,7 @@ def _table(args) -> int:
         paths = tb.write_outputs(result, Path(args.out))
         result["files"] = {k: str(v) for k, v in paths.items()}
     if args.json:
-        print(json.dumps(result))
+        write_json(result)
     else:
         print(tb.to_markdown(result))
     return 0

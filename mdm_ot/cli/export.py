@@ -1,66 +1,147 @@
-"""`mdm-ot export`: a schedule's alpha grid and token counts for a LLaDA-style sampler."""
+"""`mdm-ot export`: a schedule's token table for a count sampler, as JSON, a `.npy`, or a
+self-contained Python file for a sampler ecosystem (docs/export.md)."""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from mdm_ot.cli._args import ALPHA_HELP, integer
+from mdm_ot.cli._args import ALPHA_HELP, integer, write_json
+from mdm_ot.cli._limits import MAX_BLOCK_LENGTH, MAX_LENGTH, MAX_STEPS
 
 __all__ = ["register", "export_report"]
+
+# The formats, written out (not imported) so that `mdm-ot --help` stays fast;
+# tests/cli/test_cli_export.py checks it equals mdm_ot.exports.FORMATS.
+FORMAT_CHOICES = ("json", "npy", "llada", "dream", "dllm", "mdlm", "md4", "flow_matching")
+
+_OPTION_NAMES = {"length": "--length", "block_length": "--block-length",
+                 "min_tokens_per_step": "--min-tokens-per-step", "drop_empty": "--drop-empty"}
 
 
 def register(sub) -> None:
     e = sub.add_parser(
         "export",
-        help="alpha grid and tokens per step of a schedule, for a LLaDA-style sampler",
-        description="The alpha grid and the number of tokens revealed at each step by a count "
-        "sampler (LLaDA) with the given schedule, per block of --block-length tokens (LLaDA's "
-        "semi-autoregressive blocks). json (default): one object on stdout, or in --out FILE. "
-        "npy: an int64 array of shape (num_blocks, steps_per_block) in --out FILE (default "
-        "tokens_<alpha>_L<L>_K<K>[_B<B>].npy in the current folder); row b replaces LLaDA's "
-        "get_num_transfer_tokens for block b (docs/export_llada.md).",
+        help="a schedule's token table, or a drop-in Python file for LLaDA, Dream, dllm, MDLM, MD4, flow_matching",
+        description="The tokens revealed at each step by a count sampler (LLaDA) with the given schedule, per "
+        "block of --block-length tokens, and the schedule's grids. json (default): one object on stdout, or in "
+        "--out FILE. npy: an int64 array (num_blocks, steps) in --out FILE (default "
+        "tokens_<alpha>_L<L>_K<K>[_B<B>].npy). llada, dream, dllm, mdlm, md4, flow_matching: one self-contained "
+        "Python file for that sampler (default mdm_ot_<format>_<alpha>_L<L>_K<K>[_B<B>].py); its docstring says "
+        "the convention, sizes, rounding and how to use it (docs/export.md). --json: the table on stdout too.",
     )
     e.add_argument("--alpha", required=True, help=ALPHA_HELP)
-    e.add_argument("--length", type=integer("--length"), required=True, help="generation length L >= 1")
-    e.add_argument("--steps", type=integer("--steps"), required=True, help="total number of steps K >= 1 (over all blocks)")
-    e.add_argument("--block-length", type=integer("--block-length"), default=None,
+    e.add_argument("--length", type=integer("--length", 1, MAX_LENGTH), required=True,
+                   help=f"generation length L in [1, {MAX_LENGTH}]")
+    e.add_argument("--steps", type=integer("--steps", 1, MAX_STEPS), required=True,
+                   help=f"total number of steps K in [1, {MAX_STEPS}] (over all blocks)")
+    e.add_argument("--block-length", type=integer("--block-length", 1, MAX_BLOCK_LENGTH), default=None,
                    help="block length B (divides L; K divisible by L / B); default L (one block)")
-    e.add_argument("--format", default="json", choices=("json", "npy"), help="default json")
+    e.add_argument("--min-tokens-per-step", type=integer("--min-tokens-per-step", 0, MAX_LENGTH), default=0,
+                   metavar="M", help="every step reveals at least M tokens (M * K <= L); default 0 (json, npy, "
+                   "llada)")
+    e.add_argument("--drop-empty", action="store_true",
+                   help="leave out the steps that reveal no token (json, npy, llada)")
+    e.add_argument("--format", default="json", choices=FORMAT_CHOICES, help="default json")
     e.add_argument("--out", default=None, metavar="FILE", help="output file (json: default stdout)")
+    e.add_argument("--json", action="store_true", help="also print the table as one JSON object on stdout")
     e.set_defaults(func=_cmd_export)
 
 
 # ----------------------------------------------------------------------------- export
 
 
-def export_report(alpha: str, length: int, steps: int, block_length: int | None = None) -> dict:
+def export_report(alpha: str, length: int, steps: int, block_length: int | None = None, *,
+                  min_tokens_per_step: int = 0, drop_empty: bool = False) -> dict:
     """The `export` table (JSON-ready); raises ValueError on bad input."""
     from mdm_ot.sampling import export_table
 
-    return export_table(alpha, length, steps, block_length=block_length)
+    return export_table(alpha, length, steps, block_length=block_length,
+                        min_tokens_per_step=min_tokens_per_step, drop_empty=drop_empty)
+
+
+def _check_sizes(args) -> None:
+    """The size rules of the count sampler, named by option (before any work)."""
+    length, steps, block = args.length, args.steps, args.block_length
+    if block is not None:
+        if block > length:
+            raise ValueError(f"--block-length: {block} exceeds --length {length}; allowed: a divisor of L")
+        if length % block:
+            raise ValueError(f"--block-length: {block} does not divide --length {length}; allowed: a divisor of L")
+        nb = length // block
+        if steps % nb:
+            raise ValueError(f"--steps: {steps} is not divisible by the number of blocks L / B = {nb}; allowed: a "
+                             "multiple of L / B")
+    m = args.min_tokens_per_step
+    if m * steps > length:
+        raise ValueError(f"--min-tokens-per-step: M * K = {m} * {steps} exceeds --length {length}; allowed: M <= "
+                         f"{length // steps}")
+
+
+def _check_out(args) -> None:
+    from mdm_ot._io import check_output_file
+
+    fmt, out = args.format, args.out
+    if out is None:
+        if fmt != "json":  # the default name goes in the current folder
+            check_output_file(os.path.join(os.getcwd(), "export.out"), "--out")
+        return
+    if fmt == "npy" and not out.endswith(".npy"):
+        raise ValueError(f"--out: {out!r} must end in .npy with --format npy")
+    if fmt not in ("json", "npy"):
+        stem, ext = os.path.splitext(os.path.basename(out))
+        if ext != ".py" or not stem.isidentifier():
+            raise ValueError(f"--out: {out!r} must be a Python module file, NAME.py with NAME letters, digits and _ "
+                             f"(it is imported by that name)")
+    check_output_file(out, "--out")
 
 
 def _cmd_export(args) -> int:
     import numpy as np
 
+    from mdm_ot._io import atomic_file
+    from mdm_ot.exports import NATIVE_FORMATS, check_native, default_native_name, render_native
     from mdm_ot.sampling import default_export_name
+    from mdm_ot.schedules import parse_alpha
 
-    table = export_report(args.alpha, args.length, args.steps, args.block_length)
+    _check_sizes(args)
+    if args.format in NATIVE_FORMATS:
+        check_native(args.format, length=args.length, block_length=args.block_length,
+                     min_tokens_per_step=args.min_tokens_per_step, drop_empty=args.drop_empty, names=_OPTION_NAMES)
+    _check_out(args)
+    try:
+        schedule = parse_alpha(args.alpha)
+    except ValueError as exc:
+        raise ValueError(f"--alpha: {exc}") from None
+    table = export_report(schedule, args.length, args.steps, args.block_length,
+                          min_tokens_per_step=args.min_tokens_per_step, drop_empty=args.drop_empty)
+
     if args.format == "json":
-        text = json.dumps(table, allow_nan=False)
-        if args.out is None:
-            sys.stdout.write(text + "\n")
-        else:
-            with open(args.out, "w") as fh:
-                fh.write(text + "\n")
-            print(f"wrote {args.out}")
-        return 0
-    path = args.out or default_export_name(table)
-    if not path.endswith(".npy"):
-        raise ValueError(f"--out must end in .npy with --format npy, got {path!r}")
-    arr = np.asarray(table["tokens_per_block_step"], dtype=np.int64)
-    np.save(path, arr)
-    print(f"wrote {path}: int64 array {arr.shape} (num_blocks, steps_per_block), tokens per step "
-          + " ".join(str(c) for c in table["tokens_per_step"]))
+        path, text = args.out, json.dumps(table, allow_nan=False) + "\n"
+    elif args.format == "npy":
+        path = args.out or default_export_name(table)
+        arr = np.asarray(table["tokens_per_block_step"], dtype=np.int64)
+        text = None
+    else:
+        path = args.out or default_native_name(args.format, table)
+        module = os.path.splitext(os.path.basename(path))[0]
+        text = render_native(args.format, table, schedule, module=module)
+
+    if path is not None:
+        with atomic_file(path, "w" if text is not None else "wb") as fh:
+            if text is not None:
+                fh.write(text)
+            else:
+                np.save(fh, arr)
+    if args.json:
+        write_json(table, allow_nan=False)
+    elif path is None:
+        sys.stdout.write(text)
+    elif args.format == "npy":
+        print(f"wrote {path}: int64 array {arr.shape} (num_blocks, steps per block), tokens per step "
+              + " ".join(str(c) for c in table["tokens_per_step"]) + f"; model calls {table['model_calls']}")
+    else:
+        print(f"wrote {path}: {args.format}, {table['spec']}, L={table['length']}, K={table['steps']}, "
+              f"model calls {table['model_calls']}")
     return 0

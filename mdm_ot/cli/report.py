@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from mdm_ot._io import check_output_dir
+
 __all__ = ["register"]
 
 
@@ -16,7 +18,9 @@ def register(sub) -> None:
         "figures and OUT/results.json. About 5 minutes on 2 CPU cores by default; --quick "
         "takes under a minute; --full adds the real-data tables where their data are present.",
     )
-    p.add_argument("--out", default="report", help="output folder (default: report)")
+    p.add_argument("--out", default="report",
+                   help="output folder (default: report); replaced as a whole when the run ends, "
+                   "left as it was if the run fails or is interrupted")
     p.add_argument("--quick", action="store_true", help="smaller grids and fewer budgets (< 1 min)")
     p.add_argument("--full", action="store_true", help="also the code-line and antibody tables")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -24,10 +28,11 @@ def register(sub) -> None:
 
 
 def _cmd(args) -> int:
+    # Before the (slow) import of the report and any work: a path that cannot become the
+    # report folder is refused at once.
+    check_output_dir(args.out, "--out")
     from mdm_ot.experiments.report import reproduce
 
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise ValueError(f"--out {args.out!r} exists and is not a folder")
     res = reproduce(args.out, quick=args.quick, full=args.full,
                     progress=not args.no_progress and sys.stderr.isatty())
     fails = [c["statement"] for c in res["theorems"]["checks"] if c["verdict"] != "holds"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from mdm_ot.cli._args import integer, write_json
+from mdm_ot.cli._limits import MAX_CASES, MAX_SEED
 
 __all__ = ["register"]
 
@@ -18,9 +19,10 @@ def register(sub) -> None:
         "force over the state space against the reduced formulas) and prints a table.",
     )
     t.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    t.add_argument("--seed", type=int, default=None, help="random seed (default: fresh)")
-    t.add_argument("--cases", type=integer("cases"), default=6,
-                   help="random cases per statement (default 6)")
+    t.add_argument("--seed", type=integer("seed", 0, MAX_SEED), default=None,
+                   help="random seed (default: fresh)")
+    t.add_argument("--cases", type=integer("cases", 1, MAX_CASES), default=6,
+                   help=f"random cases per statement (default 6, at most {MAX_CASES})")
     t.set_defaults(func=_cmd_theorems)
 
 

@@ -5,9 +5,10 @@ Sections, in order:
 1. the paper's statements checked on random cases (:mod:`mdm_ot.experiments.theorems`);
 2. the energy landscape of the Beta family over (a, b) with the theoretical minima marked
    (the paper's Figure 2), for :math:`\gamma = t` and :math:`\gamma = I_t(1/2, 1/2)`;
-3. schedule curves and tokens per step of a LLaDA-style count sampler;
+3. schedule curves, tokens per step and model calls of a LLaDA-style count sampler;
 4. the Figure-4 toy (n = 5, d = 2, 3 steps) with every sampler: exact output
-   distributions and divergences;
+   distributions and divergences, model calls beside K, and each schedule against linear
+   at equal model calls (count sampler; docs/sampling.md, "Model calls");
 5. schedules tuned per target and step budget against the hand-made baselines;
 6. (``--full`` only) the code-line model's table and the antibody table, where available.
 
@@ -29,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mdm_ot._io import atomic_dir, check_output_dir
 from mdm_ot._plotting import pyplot
 from mdm_ot.schedules import PAPER_BASELINES, BetaCDF, Identity, beta_schedule, parse_alpha
 
@@ -122,20 +124,21 @@ def _section_landscape(out, quick):
 
 
 def _section_schedules(out, quick, extra_specs=()):
-    from mdm_ot.sampling import num_transfer_tokens
+    from mdm_ot.sampling import num_transfer_tokens, sampler_model_calls
 
     plt = pyplot()
     specs = list(PAPER_BASELINES) + [s for s in extra_specs if s not in PAPER_BASELINES]
     length, steps = 256, 16
     t = jnp.linspace(0.0, 1.0, 201)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    counts = {}
+    counts, calls = {}, {}
     width = 0.8 / len(specs)
     for k, s in enumerate(specs):
         sched = parse_alpha(s)
         ax1.plot(t, sched(t), label=s)
         c = np.asarray(num_transfer_tokens(sched, length, steps)).astype(int)
         counts[s] = c.tolist()
+        calls[s] = sampler_model_calls(sched, length, steps)["model_calls"]
         ax2.bar(np.arange(1, steps + 1) + (k - len(specs) / 2 + 0.5) * width, c, width=width, label=s)
     ax1.set_xlabel("t (0 = all masked)")
     ax1.set_ylabel(r"$\alpha(t)$")
@@ -150,35 +153,113 @@ def _section_schedules(out, quick, extra_specs=()):
     plt.close(fig)
     md = ["## 3. Schedules and tokens per step", "", "![schedules](schedules.png)", "",
           f"Tokens revealed per step for L = {length}, K = {steps} (each is the floor or ceiling of "
-          "L * (alpha(t_k) - alpha(t_(k-1))); linear matches LLaDA's split):", "",
-          "| schedule | tokens per step |", "|---|---|"]
+          "L * (alpha(t_k) - alpha(t_(k-1))); linear matches LLaDA's split). Model calls: the steps "
+          "that reveal at least one token (a step that reveals nothing needs no forward pass).", "",
+          "| schedule | tokens per step | model calls |", "|---|---|---|"]
     for s, c in counts.items():
-        md.append(f"| {s} | {' '.join(map(str, c))} |")
-    return {"length": length, "steps": steps, "tokens_per_step": counts}, md
+        md.append(f"| {s} | {' '.join(map(str, c))} | {calls[s]} |")
+    return {"length": length, "steps": steps, "tokens_per_step": counts, "model_calls": calls}, md
 
 
-def _toy_outputs(target, specs, steps, sampler, order, temperature):
-    from mdm_ot.sampling import divergences, exact_output_table
+def _on_grid(spec: str, steps: int):
+    """The schedule tabulated on the K-step grid: the samplers see alpha there only, so
+    nothing changes, and every family shares one compiled evaluation."""
+    from mdm_ot.sampling import default_grid
+    from mdm_ot.schedules import TabulatedSchedule
+
+    return TabulatedSchedule.from_schedule(parse_alpha(spec), default_grid(steps))
+
+
+def _toy_outputs(target, specs, steps, sampler, order, temperature, total_steps=None):
+    """Exact outputs at ``steps`` steps; with ``total_steps``, on the grid padded to that many
+    steps (zero-length steps reveal nothing: one compiled evaluation for every K)."""
+    from mdm_ot.sampling import divergences, exact_output_table, padded_grid
     from mdm_ot.tuning import toy_target
 
     q = jnp.asarray(toy_target(target))
+    total = total_steps or steps
     rows = {}
     for s in specs:
-        p = exact_output_table(q, parse_alpha(s), num_steps=steps, sampler=sampler, order=order,
-                               temperature=temperature)
+        p = exact_output_table(q, _on_grid(s, steps), num_steps=total, grid=padded_grid(steps, total),
+                               sampler=sampler, order=order, temperature=temperature)
         dv = divergences(p, q)
         rows[s] = {"p": np.asarray(p).ravel(), "kl_data_to_model": _finite(dv.kl_data_to_model),
                    "kl_model_to_data": _finite(dv.kl_model_to_data), "tv": float(dv.tv)}
     return q, rows
 
 
+def _calls_cell(c: dict) -> str:
+    """Model calls in a cell: the count sampler's number; the stochastic sampler's grid steps
+    with alpha_k > alpha_(k-1) and, in parentheses, the expected steps that reveal a token."""
+    if "expected_model_calls" in c:
+        return f"{c['model_calls']} ({c['expected_model_calls']:.2f})"
+    return str(c["model_calls"])
+
+
+def _winner(kl, kl_linear) -> str:
+    """Which of two KL(q||p) (None: +inf) is lower: "schedule", "linear" or "tie"."""
+    a, b = (math.inf if v is None else v for v in (kl, kl_linear))
+    if a == b or (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 1e-9 * max(1.0, abs(b))):
+        return "tie"
+    return "schedule" if a < b else "linear"
+
+
+def _equal_calls(target, specs, budgets, length):
+    """Each schedule at K steps (m model calls of the count sampler) against linear at m steps,
+    for both count samplers of :data:`SAMPLERS` (every K on one padded grid)."""
+    from mdm_ot.sampling import num_transfer_tokens, sampler_model_calls
+
+    counted = [(lab, smp, order, temp) for lab, smp, order, temp in SAMPLERS if smp == "count"]
+    kmax = max(budgets)
+    kl = {}
+    rows = []
+    for k in budgets:
+        for lab, smp, order, temp in counted:
+            kl[(k, lab)] = _toy_outputs(target, specs, k, smp, order, temp, kmax)[1]
+        for s in specs:
+            if s == "linear":
+                continue  # linear at K steps and m = min(K, L) calls: the same split
+            sched = _on_grid(s, k)
+            m = sampler_model_calls(sched, length, k)["model_calls"]
+            row = {"schedule": s, "steps": k, "model_calls": m,
+                   "tokens_per_step": np.asarray(num_transfer_tokens(sched, length, k)).tolist(), "by_sampler": {}}
+            for lab, smp, order, temp in counted:
+                if (m, lab) not in kl:
+                    kl[(m, lab)] = _toy_outputs(target, ["linear"], m, smp, order, temp, kmax)[1]
+                mine, lin = kl[(k, lab)][s]["kl_data_to_model"], kl[(m, lab)]["linear"]["kl_data_to_model"]
+                row["by_sampler"][lab] = {"kl_data_to_model": mine, "linear_kl_data_to_model": lin,
+                                          "winner": _winner(mine, lin)}
+            rows.append(row)
+    head = ["schedule", "K", "tokens per step", "calls m"]
+    for lab, *_ in counted:
+        head += [f"{lab}: KL at K", "linear at m steps", "lower"]
+    md = [f"#### At equal model calls (count sampler, target `{target}`)", "",
+          "Each schedule at K steps uses m model calls (steps that reveal a token); next to its exact "
+          "KL(q‖p) is linear's at m steps, which uses m calls too, and which of the two is lower "
+          "(tie: equal to 1e-9).", "", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        cells = [r["schedule"], str(r["steps"]), " ".join(map(str, r["tokens_per_step"])), str(r["model_calls"])]
+        for lab, *_ in counted:
+            c = r["by_sampler"][lab]
+            cells += [_fmt(c["kl_data_to_model"]), _fmt(c["linear_kl_data_to_model"]), c["winner"]]
+        md.append("| " + " | ".join(cells) + " |")
+    wins = {lab: sum(r["by_sampler"][lab]["winner"] == "schedule" for r in rows) for lab, *_ in counted}
+    md += ["", "Lower than linear at equal model calls: " + "; ".join(
+        f"{lab}: {w} of {len(rows)}" for lab, w in wins.items()) + ".", ""]
+    return rows, md
+
+
 def _section_toy(out, quick):
-    from mdm_ot.tuning import TOY_TARGETS, toy_sentences
+    from mdm_ot.sampling import sampler_model_calls
+    from mdm_ot.tuning import TOY_LENGTH, TOY_TARGETS, toy_sentences
 
     plt = pyplot()
     steps = 3
     specs = list(PAPER_BASELINES)
-    res = {}
+    budgets = (3,) if quick else (3, 4, 6)
+    calls = {smp: {s: sampler_model_calls(_on_grid(s, steps), TOY_LENGTH, steps, sampler=smp) for s in specs}
+             for smp in ("count", "stochastic")}
+    res = {"model_calls": calls}
     md = ["## 4. The Figure-4 toy (n = 5, d = 2, 3 steps, exact)", "",
           "Targets: `modes` = uniform over {aaaaa, bbbbb}; `middle` = uniform over sentences with "
           "two or three a's. Exact oracle denoiser; exact output distribution of each sampler.", "",
@@ -189,9 +270,11 @@ def _section_toy(out, quick):
         res[target] = {}
         md += [f"### target `{target}`", "",
                "Cells: KL(q‖p) / TV (KL is inf where the sampler misses part of q's support, e.g. "
-               "the deterministic low-confidence order at T = 0).", "",
-               "| schedule | " + " | ".join(lab for lab, *_ in SAMPLERS) + " |",
-               "|---" * (len(SAMPLERS) + 1) + "|"]
+               "the deterministic low-confidence order at T = 0). Model calls: the count sampler's "
+               "steps that reveal a token; the stochastic sampler's steps with alpha_k > alpha_(k-1) "
+               "and, in parentheses, the expected number of steps that reveal a token.", "",
+               "| schedule | " + " | ".join(lab for lab, *_ in SAMPLERS) + " | calls: count | calls: stochastic |",
+               "|---" * (len(SAMPLERS) + 3) + "|"]
         per = {}
         for label, sampler, order, temp in SAMPLERS:
             q, rows = _toy_outputs(target, specs, steps, sampler, order, temp)
@@ -199,7 +282,8 @@ def _section_toy(out, quick):
             res[target][label] = {s: {k: v for k, v in r.items() if k != "p"} for s, r in rows.items()}
         for s in specs:
             md.append(f"| {s} | " + " | ".join(
-                f"{_fmt(per[lab][s]['kl_data_to_model'])} / {_fmt(per[lab][s]['tv'], 3)}" for lab, *_ in SAMPLERS) + " |")
+                f"{_fmt(per[lab][s]['kl_data_to_model'])} / {_fmt(per[lab][s]['tv'], 3)}" for lab, *_ in SAMPLERS)
+                + f" | {_calls_cell(calls['count'][s])} | {_calls_cell(calls['stochastic'][s])} |")
 
         def rank_key(s, lab, per=per):
             kl = per[lab][s]["kl_data_to_model"]
@@ -209,6 +293,9 @@ def _section_toy(out, quick):
         res[target]["best_by_sampler"] = best
         md += ["", "Best baseline (by KL(q‖p), then TV): "
                + "; ".join(f"{lab}: **{b}**" for lab, b in best.items()), ""]
+        rows, lines = _equal_calls(target, specs, budgets, TOY_LENGTH)
+        res[target]["equal_model_calls"] = rows
+        md += lines
         x = np.arange(len(sentences))
         shown = ["linear", "sin2", "beta:0.9,0.3", "beta:0.3,0.9"]
         w = 0.8 / (len(shown) + 1)
@@ -228,14 +315,15 @@ def _section_toy(out, quick):
 
 
 def _section_tuning(out, quick):
-    from mdm_ot.sampling import padded_grid
-    from mdm_ot.tuning import toy_target
+    from mdm_ot.sampling import padded_grid, sampler_model_calls
     from mdm_ot.tuning import (
+        TOY_LENGTH,
         ExactDivergence,
         grid_search,
         make_objective,
         parse_grid,
         plot_grid,
+        toy_target,
         tune_beta,
         tune_free_form,
     )
@@ -249,7 +337,17 @@ def _section_tuning(out, quick):
           "`grid` is the paper's grid (a, b in 0.1..1.0, step 0.1); `gradient` is Adam on "
           "(log a, log b) from the grid's best point; `free-form` is the best increasing "
           "schedule of any shape on the K-step grid (how far the Beta family is from the best "
-          "possible)." + (" Quick mode: grid search only." if quick else ""), ""]
+          "possible). In parentheses: the expected number of model calls (steps that reveal a "
+          "token) of the stochastic sampler with that schedule."
+          + (" Quick mode: grid search only." if quick else ""), ""]
+    all_steps_used = True
+
+    def calls(sched, k):
+        nonlocal all_steps_used
+        c = sampler_model_calls(sched, TOY_LENGTH, k, sampler="stochastic")
+        all_steps_used &= c["model_calls"] == k
+        return c
+
     for target in ("modes", "middle"):
         res[target] = {}
         header = ["K", *PAPER_BASELINES, "grid best (a, b)", "gradient (a, b)", "free-form"]
@@ -260,23 +358,35 @@ def _section_tuning(out, quick):
             obj = ExactDivergence.create(q, kmax, sampler="stochastic", metric="kl",
                                          grid=padded_grid(k, kmax))
             base = {s: _finite(obj(parse_alpha(s))) for s in PAPER_BASELINES}
+            base_calls = {s: calls(parse_alpha(s), k) for s in PAPER_BASELINES}
             g = grid_search(obj, a_vals, b_vals, progress=False)
-            row = {"baselines": base, "grid_best": g.best.to_dict()}
+            g_calls = calls(beta_schedule(g.best.a, g.best.b), k)
+            row = {"baselines": base, "baseline_model_calls": base_calls,
+                   "grid_best": g.best.to_dict() | {"model_calls": g_calls}}
             grad_cell = free_cell = "—"
             if not quick:
                 exact_k = make_objective(target, k, sampler="stochastic", metric="kl")
                 grad = tune_beta(exact_k, init=(g.best.a, g.best.b), steps=80)
                 free = tune_free_form(exact_k, steps=200)
-                row |= {"gradient_best": grad.best.to_dict(), "free_form_best": _finite(free.best_value)}
-                grad_cell = f"{_fmt(grad.best.value)} ({grad.best.a:.2f}, {grad.best.b:.2f})"
-                free_cell = _fmt(free.best_value)
+                grad_calls = calls(grad.schedule(), k)
+                free_calls = calls(free.schedule(), k)
+                row |= {"gradient_best": grad.best.to_dict() | {"model_calls": grad_calls},
+                        "free_form_best": _finite(free.best_value), "free_form_model_calls": free_calls}
+                grad_cell = (f"{_fmt(grad.best.value)} ({grad.best.a:.2f}, {grad.best.b:.2f}) "
+                             f"({grad_calls['expected_model_calls']:.2f})")
+                free_cell = f"{_fmt(free.best_value)} ({free_calls['expected_model_calls']:.2f})"
             res[target][k] = row
             if k == 3:
                 plot_grid(g, os.path.join(out, f"tuning_{target}_K3.png"),
                           title=f"KL(q||p), target {target}, K = 3, stochastic sampler")
-            md.append(f"| {k} | " + " | ".join(_fmt(base[s]) for s in PAPER_BASELINES)
-                      + f" | {_fmt(g.best.value)} ({g.best.a:.1f}, {g.best.b:.1f}) | {grad_cell} | {free_cell} |")
+            md.append(f"| {k} | " + " | ".join(
+                f"{_fmt(base[s])} ({base_calls[s]['expected_model_calls']:.2f})" for s in PAPER_BASELINES)
+                + f" | {_fmt(g.best.value)} ({g.best.a:.1f}, {g.best.b:.1f}) "
+                f"({g_calls['expected_model_calls']:.2f}) | {grad_cell} | {free_cell} |")
         md += ["", f"![tuning grid {target}](tuning_{target}_K3.png)", ""]
+    if all_steps_used:
+        md += ["Every schedule above has alpha_k > alpha_(k-1) at each of its K steps: a sampler that "
+               "skips only the steps that surely reveal nothing makes K model calls.", ""]
     return res, md
 
 
@@ -339,10 +449,16 @@ def _section_full_tables(out):
 
 def reproduce(out: str = "report", *, quick: bool = False, full: bool = False,
               progress: bool = True) -> dict:
-    """Write the report folder ``out`` and return its results (also in ``results.json``)."""
+    """Write the report folder ``out`` and return its results (also in ``results.json``).
+
+    The path is checked before any work (ValueError naming ``out``). The report is built in a
+    temporary sibling folder and swapped into place at the end (:func:`mdm_ot._io.atomic_dir`):
+    an interrupted or failed run leaves the previous report, if any, untouched, never a mix
+    of old and new files. Paths in the results are relative to ``out``.
+    """
     from tqdm.auto import tqdm
 
-    os.makedirs(out, exist_ok=True)
+    check_output_dir(out, "out")
     sections: list[tuple[str, Callable]] = [
         ("theorems", _section_theorems),
         ("energy_landscape", _section_landscape),
@@ -361,22 +477,37 @@ def reproduce(out: str = "report", *, quick: bool = False, full: bool = False,
           "arXiv:2509.13866), reproduced with mdm_ot. Time runs from t = 0 (all masked) to t = 1 "
           "(data). Every number below was computed by this run.", ""]
     timings = {}
-    bar = tqdm(sections, desc="reproduce", disable=not progress)
-    for name, fn in bar:
-        bar.set_postfix_str(name)
-        t0 = time.perf_counter()
-        res, lines = fn(out, quick)
-        timings[name] = round(time.perf_counter() - t0, 1)
-        results[name] = res
-        md += lines + [""]
-    results["seconds"] = timings | {"total": round(time.perf_counter() - t_start, 1)}
-    md += [f"_Generated in {results['seconds']['total']} s ({'quick' if quick else 'default'} mode"
-           f"{', full' if full else ''}); machine-readable results: `results.json`._"]
-    with open(os.path.join(out, "results.json"), "w") as fh:
-        json.dump(results, fh, indent=1, default=_json_default)
-    with open(os.path.join(out, "report.md"), "w") as fh:
-        fh.write("\n".join(md) + "\n")
+    with atomic_dir(out) as tmp:
+        bar = tqdm(sections, desc="reproduce", disable=not progress)
+        for name, fn in bar:
+            bar.set_postfix_str(name)
+            t0 = time.perf_counter()
+            res, lines = fn(tmp, quick)
+            timings[name] = round(time.perf_counter() - t0, 1)
+            results[name] = _relative_paths(res, tmp)
+            md += lines + [""]
+        results["seconds"] = timings | {"total": round(time.perf_counter() - t_start, 1)}
+        md += [f"_Generated in {results['seconds']['total']} s ({'quick' if quick else 'default'} mode"
+               f"{', full' if full else ''}); machine-readable results: `results.json`._"]
+        with open(os.path.join(tmp, "results.json"), "w") as fh:
+            json.dump(results, fh, indent=1, default=_json_default)
+        with open(os.path.join(tmp, "report.md"), "w") as fh:
+            fh.write("\n".join(md) + "\n")
     return results
+
+
+def _relative_paths(obj, root: str):
+    """``obj`` with every string that is a path under ``root`` made relative to it (sections
+    write into the temporary folder, which is renamed at the end)."""
+    if isinstance(obj, dict):
+        return {k: _relative_paths(v, root) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_relative_paths(v, root) for v in obj)
+    if isinstance(obj, (str, Path)) and os.path.isabs(str(obj)):
+        rel = os.path.relpath(str(obj), root)
+        if not rel.startswith(os.pardir):
+            return rel
+    return obj
 
 
 def _json_default(x):

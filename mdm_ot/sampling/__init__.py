@@ -28,14 +28,21 @@ from mdm_ot.sampling._exact import (
     markov_statistics,
 )
 from mdm_ot.sampling._grid import (
+    CONVENTION,
+    ModelCalls,
+    StochasticModelCalls,
     alpha_on_grid,
     check_grid,
     check_sizes,
     default_export_name,
     default_grid,
     export_table,
+    model_calls,
     num_transfer_tokens,
     padded_grid,
+    rounding_rule,
+    sampler_model_calls,
+    stochastic_model_calls,
     transfer_counts,
 )
 from mdm_ot.sampling._oracles import (
@@ -50,8 +57,11 @@ from mdm_ot.sampling._oracles import (
 from mdm_ot.sampling._samplers import initial_state, propose_tokens, sample_count, sample_stochastic
 
 __all__ = [
+    "CONVENTION",
     "Divergences",
     "MarkovOracle",
+    "ModelCalls",
+    "StochasticModelCalls",
     "TableOracle",
     "alpha_on_grid",
     "check_grid",
@@ -69,11 +79,15 @@ __all__ = [
     "markov_conditionals",
     "markov_oracle",
     "markov_statistics",
+    "model_calls",
     "num_transfer_tokens",
     "padded_grid",
     "propose_tokens",
+    "rounding_rule",
     "sample_count",
     "sample_stochastic",
+    "sampler_model_calls",
+    "stochastic_model_calls",
     "table_oracle",
     "temper",
     "transfer_counts",

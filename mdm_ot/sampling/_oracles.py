@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from mdm_ot._pytree import register_dataclass, is_concrete
+from mdm_ot._pytree import is_concrete, register_dataclass
 from mdm_ot.bruteforce import state_index
 
 __all__ = [

@@ -246,6 +246,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "off-by-one in tokens per step (one extra token at a step)",
     ),
     Mutant(
+        "split_water_level_off", "sampling/_grid.py",
+        "    lam = (jnp.cumsum(s) - total) / j\n",
+        "    lam = (jnp.cumsum(s) - total) / (j + 1)\n",
+        ("tests/sampling/test_split.py",),
+        "at least M tokens per step: the water level of the wrong simplex (not the least-squares split)",
+    ),
+    Mutant(
+        "model_calls_count_empty_steps", "sampling/_grid.py",
+        "(num_blocks, k // num_blocks)) > 0, axis=-1)",
+        "(num_blocks, k // num_blocks)) >= 0, axis=-1)",
+        ("tests/sampling/test_model_calls.py", "tests/sampling/test_split.py"),
+        "model calls of the count sampler: steps that reveal nothing counted as calls",
+    ),
+    Mutant(
+        "stochastic_calls_exponent", "sampling/_grid.py",
+        "hit = -jnp.expm1(jnp.asarray(length, alphas.dtype) * jnp.log1p(-da))",
+        "hit = -jnp.expm1((jnp.asarray(length, alphas.dtype) - 1) * jnp.log1p(-da))",
+        ("tests/sampling/test_model_calls.py",),
+        "expected model calls of the stochastic sampler: (1 - da)^(L - 1) for an empty step",
+    ),
+    Mutant(
         "reveal_probability_unnormalized", "sampling/_core.py",
         "rho = jnp.where(prev > 0, (prev - omegas[1:]) / jnp.where(prev > 0, prev, 1), 1)",
         "rho = jnp.where(prev > 0, (prev - omegas[1:]), 1)",

@@ -1,5 +1,6 @@
 r"""Tuning a mask schedule for a target, a step budget and a sampler: objectives, grid and
-two-stage search, gradient descent, plots. The guide is docs/tuning.md.
+two-stage search, gradient descent, plots; black-box studies of any model on Optuna (the
+evaluator protocol, :func:`run_study`). The guide is docs/tuning.md.
 
 Example:
   >>> from mdm_ot import tuning
@@ -13,6 +14,17 @@ References:
 
 from mdm_ot.tuning._api import METHODS, tune, tune_target
 from mdm_ot.tuning._core import Best
+from mdm_ot.tuning._driver import open_storage, parse_worker_env
+from mdm_ot.tuning._engine import (
+    DEFAULT_BASELINES,
+    DEFAULT_STORAGE_FILE,
+    SAMPLERS,
+    check_study,
+    default_storage,
+    objective_evaluator,
+    run_study,
+    study_report,
+)
 from mdm_ot.tuning._gradient import GradientResult, tune_beta, tune_free_form
 from mdm_ot.tuning._objectives import (
     COUNT_NOT_DIFFERENTIABLE,
@@ -25,6 +37,18 @@ from mdm_ot.tuning._objectives import (
     make_objective,
 )
 from mdm_ot.tuning._plot import plot_grid
+from mdm_ot.tuning._protocol import (
+    REQUEST_FIELDS,
+    STAGES,
+    EvaluationError,
+    call_evaluator,
+    check_command,
+    check_request,
+    make_request,
+    parse_answer,
+    run_command_evaluator,
+    schedule_spec,
+)
 from mdm_ot.tuning._search import (
     GRID_SPECS,
     GridResult,
@@ -52,10 +76,15 @@ from mdm_ot.tuning._targets import (
 
 __all__ = [
     "COUNT_NOT_DIFFERENTIABLE",
+    "DEFAULT_BASELINES",
+    "DEFAULT_STORAGE_FILE",
     "GRID_SPECS",
     "LETTERS",
     "METHODS",
     "METRICS",
+    "REQUEST_FIELDS",
+    "SAMPLERS",
+    "STAGES",
     "TARGET_SPECS",
     "TOY_LENGTH",
     "TOY_TARGETS",
@@ -63,6 +92,7 @@ __all__ = [
     "Best",
     "CallableObjective",
     "DiscreteEnergy",
+    "EvaluationError",
     "ExactDivergence",
     "GradientResult",
     "GridResult",
@@ -71,14 +101,28 @@ __all__ = [
     "Target",
     "TwoStageRecord",
     "TwoStageResult",
+    "call_evaluator",
+    "check_command",
+    "check_request",
+    "check_study",
+    "default_storage",
     "grid_neighbours",
     "grid_search",
     "make_objective",
+    "make_request",
     "markov_chain",
+    "objective_evaluator",
+    "open_storage",
+    "parse_answer",
     "parse_grid",
     "parse_target",
+    "parse_worker_env",
     "plot_grid",
+    "run_command_evaluator",
+    "run_study",
+    "schedule_spec",
     "sentence",
+    "study_report",
     "toy_sentences",
     "toy_target",
     "tune",

@@ -17,39 +17,62 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from mdm_ot.sampling import sampler_model_calls
+from mdm_ot.schedules import beta_schedule
 from mdm_ot.tuning._core import _json_number
+from mdm_ot.tuning._engine import objective_evaluator, run_study
 from mdm_ot.tuning._gradient import GradientResult, tune_beta, tune_free_form
-from mdm_ot.tuning._objectives import CallableObjective, Objective, make_objective
+from mdm_ot.tuning._objectives import CallableObjective, ExactDivergence, Objective, make_objective
 from mdm_ot.tuning._plot import plot_grid
-from mdm_ot.tuning._search import GridResult, TwoStageResult, grid_search, parse_grid, two_stage
+from mdm_ot.tuning._search import (
+    GRID_SPECS,
+    GridResult,
+    TwoStageResult,
+    grid_search,
+    parse_grid,
+    two_stage,
+)
 from mdm_ot.tuning._targets import parse_target
 
 __all__ = ["METHODS", "tune", "tune_target"]
 
 #: The methods of :func:`tune`.
-METHODS = ("grid", "two-stage", "gradient", "free-form")
+METHODS = ("grid", "two-stage", "gradient", "free-form", "study")
 
 
-def tune(objective: Objective | Callable, method: str = "grid", *, grid=None,
-         **options) -> GridResult | TwoStageResult | GradientResult:
+def tune(objective: Objective | Callable | str, method: str = "grid", *, grid=None,
+         **options) -> GridResult | TwoStageResult | GradientResult | dict:
     """Tune a mask schedule for an objective with one of :data:`METHODS`.
 
     Args:
       objective: an :class:`Objective`, or a function ``schedule -> scalar`` to minimize
-        (wrapped in :class:`CallableObjective`, evaluated in a Python loop).
+        (wrapped in :class:`CallableObjective`, evaluated in a Python loop). For
+        ``"study"``: a function ``request -> answer`` called with each evaluation request
+        (:func:`~mdm_ot.tuning.make_request`; the answer is a dict with ``score`` or a
+        number), a shell command (a string), or an :class:`Objective`
+        (:func:`~mdm_ot.tuning.objective_evaluator`).
       method: ``"grid"`` (:func:`grid_search`), ``"two-stage"`` (:func:`two_stage`),
-        ``"gradient"`` (:func:`tune_beta`) or ``"free-form"`` (:func:`tune_free_form`).
+        ``"gradient"`` (:func:`tune_beta`), ``"free-form"`` (:func:`tune_free_form`) or
+        ``"study"`` (a black-box Optuna study, :func:`~mdm_ot.tuning.run_study`: give
+        ``steps=K``, and ``two_stage=True`` or ``sampler="tpe"`` etc.).
       grid: the grid and two-stage methods' grid: a spec (:func:`parse_grid`, default
-        ``"paper"``) or a pair ``(a_values, b_values)``.
+        ``"paper"``) or a pair ``(a_values, b_values)`` (a spec only for a study).
       **options: the chosen method's keyword arguments.
 
     Returns:
-      The method's result.
+      The method's result; a study's report (a JSON-ready dict).
 
     Raises:
       ValueError: for an unknown method, a grid with a gradient method, or the method's
         own errors.
     """
+    if method == "study":
+        if grid is not None and not isinstance(grid, str):
+            raise ValueError(f"a study's grid is a spec; allowed: {GRID_SPECS}")
+        if "steps" not in options:
+            raise ValueError("a study needs steps=K, the number of sampling steps of its requests")
+        evaluate = objective_evaluator(objective) if isinstance(objective, Objective) else objective
+        return run_study(evaluate, options.pop("steps"), grid="paper" if grid is None else grid, **options)
     if not isinstance(objective, Objective):
         if not callable(objective):
             raise ValueError(f"expected an Objective or a function of a schedule, got {type(objective).__name__}")
@@ -84,7 +107,13 @@ def tune_target(target: str, steps: int, *, sampler: str = "stochastic", order: 
     Returns:
       Keys ``best`` (``a``, ``b``, ``value`` and, for grid and gradient, ``source``),
       ``grid`` (every grid point and its value), ``settings``, and per method ``two_stage``,
-      ``gradient``, ``free_form``, ``plot``.
+      ``gradient``, ``free_form``, ``plot``. For an exact target (a table: the toy, Markov
+      and ``npy:`` targets) the best point, every grid point, the gradient's best and the
+      free-form schedule also carry ``model_calls`` beside K (``settings["steps"]``): for
+      the count sampler the steps that reveal at least one token; for the stochastic
+      sampler the steps with alpha_k > alpha_(k-1), plus
+      ``expected_model_calls``, the expected number of steps that reveal at least one token
+      (:func:`mdm_ot.sampling.sampler_model_calls`, docs/sampling.md).
 
     Raises:
       ValueError: on bad input.
@@ -133,6 +162,7 @@ def tune_target(target: str, steps: int, *, sampler: str = "stochastic", order: 
             "gap_beta_minus_free": None if beta_best is None or not math.isfinite(ff.best_value)
             else (beta_best - ff.best_value) * (-1 if objective.maximize else 1),
         }
+    _add_model_calls(out, objective, trajectory, ff if free_form else None)
     out["settings"] = {**out["settings"], **settings_extra, "method": method}
     if method == "gradient":
         out["settings"].update(iterations=iterations, learning_rate=learning_rate, restarts=restarts, seed=seed)
@@ -144,3 +174,23 @@ def tune_target(target: str, steps: int, *, sampler: str = "stochastic", order: 
         pyplot().close(fig)
         out["plot"] = str(plot)
     return out
+
+
+def _add_model_calls(out: dict, objective: Objective, trajectory, free) -> None:
+    """``model_calls`` (and, for the stochastic sampler, ``expected_model_calls``) on every
+    point of ``out`` that names a schedule; exact (table) targets only."""
+    if not isinstance(objective, ExactDivergence):
+        return
+    length, steps, grid = objective.q.ndim, objective.num_steps, objective.grid
+
+    def fields(schedule) -> dict:
+        c = sampler_model_calls(schedule, length, steps, sampler=objective.sampler, grid=grid)
+        return {k: c[k] for k in ("model_calls", "expected_model_calls") if k in c}
+
+    for point in out["grid"]:
+        point.update(fields(beta_schedule(point["a"], point["b"])))
+    out["best"].update(fields(beta_schedule(out["best"]["a"], out["best"]["b"])))
+    if trajectory is not None:
+        out["gradient"]["best"].update(fields(trajectory.schedule()))
+    if free is not None:
+        out["free_form"].update(fields(free.schedule()))

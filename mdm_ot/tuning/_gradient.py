@@ -24,7 +24,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from mdm_ot.sampling import default_grid
-from mdm_ot.schedules import TabulatedSchedule, MaskSchedule, beta_schedule, check_knots
+from mdm_ot.schedules import MaskSchedule, TabulatedSchedule, beta_schedule, check_knots
 from mdm_ot.tuning._core import Best, _best_index, _json_number, _sign
 from mdm_ot.tuning._objectives import ExactDivergence, Objective
 

@@ -29,9 +29,17 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from mdm_ot._pytree import frozen_pytree as _pytree, is_concrete
+from mdm_ot._pytree import frozen_pytree as _pytree
+from mdm_ot._pytree import is_concrete
 from mdm_ot.energies import discrete_geodesic_energy, reduced_energy
-from mdm_ot.sampling import check_sizes, check_grid, default_grid, divergences, exact_output_table, table_oracle
+from mdm_ot.sampling import (
+    check_grid,
+    check_sizes,
+    default_grid,
+    divergences,
+    exact_output_table,
+    table_oracle,
+)
 from mdm_ot.schedules import Identity, InterpSchedule, MaskSchedule
 from mdm_ot.tuning._core import _MAX_TRANSITIONS
 from mdm_ot.tuning._targets import Target, parse_target

@@ -114,6 +114,19 @@ def markov_chain(n: int, d: int, seed: int, concentration: float = 0.5) -> Marko
     return markov_oracle(init, trans)
 
 
+def _too_large(n: int, d: int) -> bool:
+    """``(2d+1)^n > _MAX_TRANSITIONS``, bounding n by logarithms first (``(2d+1)^n >= 3^n``), so
+    that the exact power is computed only when it is small (n = 10^12 would hang)."""
+    if n * math.log(2 * d + 1) > math.log(_MAX_TRANSITIONS) + 1.0:
+        return True
+    return (2 * d + 1) ** n > _MAX_TRANSITIONS
+
+
+def _size_error(spec: str, n: int, d: int) -> ValueError:
+    return ValueError(f"bad target {spec!r}: n = {n}, d = {d} is too large for the exact evaluation; "
+                      f"allowed: (2d+1)^n <= {_MAX_TRANSITIONS}")
+
+
 def _parse_markov(spec: str, body: str) -> Target:
     fields: dict[str, str] = {}
     for part in body.split(","):
@@ -125,11 +138,24 @@ def _parse_markov(spec: str, body: str) -> Target:
             raise ValueError(f"bad target {spec!r}: {key} given twice")
         fields[key] = value.strip()
 
-    def integer(key):
+    def integer(key, lo):
         try:
-            return int(fields[key])
+            v = int(fields[key])
+        except ValueError:  # also Python's limit on the digits of an int
+            raise ValueError(f"bad target {spec!r}: {key} must be an integer >= {lo}, "
+                             f"got {fields[key][:20]!r}") from None
+        if v < lo:
+            raise ValueError(f"bad target {spec!r}: {key} must be an integer >= {lo}, got {v}")
+        return v
+
+    def positive(key):
+        try:
+            v = float(fields[key])
         except ValueError:
-            raise ValueError(f"bad target {spec!r}: {key} must be an integer, got {fields[key]!r}") from None
+            raise ValueError(f"bad target {spec!r}: {key} must be a number > 0, got {fields[key][:20]!r}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"bad target {spec!r}: {key} must be a finite number > 0, got {fields[key][:20]!r}")
+        return v
 
     def vector(key):
         try:
@@ -139,30 +165,77 @@ def _parse_markov(spec: str, body: str) -> Target:
 
     if "n" not in fields:
         raise ValueError(f"bad target {spec!r}: markov needs the length n=N; allowed: {TARGET_SPECS}")
-    n = integer("n")
-    if n < 1:
-        raise ValueError(f"bad target {spec!r}: n must be >= 1")
+    n = integer("n", 1)
     random_keys, explicit_keys = {"n", "d", "seed", "conc"}, {"n", "init", "trans"}
     if set(fields) <= random_keys and {"d", "seed"} <= set(fields):
-        conc = float(fields.get("conc", "0.5"))
-        chain = markov_chain(n, integer("d"), integer("seed"), conc)
-        info = {"n": n, "d": integer("d"), "seed": integer("seed"), "conc": conc}
+        d, seed = integer("d", 2), integer("seed", 0)
+        conc = positive("conc") if "conc" in fields else 0.5
+        # sizes before any allocation: the chain's d x d matrix and the (2d+1)^n transitions
+        if d * d > _MAX_TRANSITIONS or _too_large(n, d):
+            raise _size_error(spec, n, d)
+        chain = markov_chain(n, d, seed, conc)
+        info = {"n": n, "d": d, "seed": seed, "conc": conc}
     elif set(fields) == explicit_keys:
         init, trans = vector("init"), vector("trans")
         d = init.shape[0]
         if trans.shape[0] != d * d:
             raise ValueError(f"bad target {spec!r}: trans needs d*d = {d * d} numbers for d = {d}, got {trans.shape[0]}")
-        chain = markov_oracle(init, trans.reshape(d, d))
+        if _too_large(n, d):
+            raise _size_error(spec, n, d)
+        try:
+            chain = markov_oracle(init, trans.reshape(d, d))
+        except ValueError as exc:
+            raise ValueError(f"bad target {spec!r}: {exc}") from None
         info = {"n": n, "d": d}
     else:
         raise ValueError(f"bad target {spec!r}: give n, d, seed[, conc] or n, init, trans; allowed: {TARGET_SPECS}")
-    d = chain.vocab_size
-    if (2 * d + 1) ** n > _MAX_TRANSITIONS:
-        raise ValueError(f"bad target {spec!r}: n = {n}, d = {d} is too large for the exact evaluation "
-                         f"((2d+1)^n = {(2 * d + 1) ** n} > {_MAX_TRANSITIONS})")
     q = np.asarray(chain.table(n), np.float64)
     info.update(init=np.asarray(chain.init).tolist(), trans=np.asarray(chain.trans).tolist())
     return Target(spec, "table", q=q / q.sum(), info=info)
+
+
+def _load_table(path: str, what: str = "npy:FILE") -> np.ndarray:
+    """Read a target table ``q`` of shape ``(d,) * n`` from a ``.npy`` file: the one loader of
+    ``npy:`` targets.
+
+    The header (dtype, shape) is checked before the data are read (the file is memory-mapped),
+    so a huge or malformed file costs nothing; any unreadable, truncated or non-numeric file,
+    a folder, an object array, a table that is too large for the exact evaluation, or one that
+    is not a distribution is a ``ValueError`` of one line naming ``what`` and the file.
+
+    Returns:
+      ``q`` as float64, validated (finite, nonnegative, sums to 1).
+    """
+    import os
+
+    where = f"bad target {what!r}"
+    if os.path.isdir(path):
+        raise ValueError(f"{where}: {path!r} is a folder, expected a .npy file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{where}: no such file {path!r}")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # noqa: BLE001 (any unreadable file is bad input)
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise ValueError(f"{where}: cannot read {path!r} as .npy ({reason})") from None
+    if not isinstance(arr, np.ndarray):  # an .npz archive
+        arr.close()
+        raise ValueError(f"{where}: {path!r} is not a single .npy array")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{where}: {path!r} holds {arr.dtype} values; allowed: real numbers")
+    if arr.ndim < 1 or len(set(arr.shape)) != 1 or arr.shape[0] < 1:
+        raise ValueError(f"{where}: {path!r} has shape {arr.shape}; allowed: (d,) * n with d >= 1, n >= 1")
+    if _too_large(arr.ndim, arr.shape[0]):
+        raise _size_error(what, arr.ndim, arr.shape[0])
+    try:
+        q = np.array(arr, dtype=np.float64)
+    except Exception as exc:  # noqa: BLE001 (a file that changed or shrank under the map)
+        raise ValueError(f"{where}: cannot read {path!r} ({type(exc).__name__})") from None
+    try:
+        table_oracle(q)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {path!r}: {exc}") from None
+    return q
 
 
 def parse_target(spec: str) -> Target:
@@ -186,14 +259,8 @@ def parse_target(spec: str) -> Target:
     if name == "markov" and body:
         return _parse_markov(spec, body)
     if name == "npy" and body:
-        try:
-            q = np.load(body, allow_pickle=False)
-        except FileNotFoundError:
-            raise ValueError(f"bad target {spec!r}: no such file {body!r}") from None
-        except Exception as exc:  # noqa: BLE001 (any unreadable file is bad input)
-            raise ValueError(f"bad target {spec!r}: cannot read {body!r} as .npy ({exc})") from None
-        table_oracle(q)
-        return Target(spec, "table", q=np.asarray(q, np.float64), info={"n": q.ndim, "d": q.shape[0]})
+        q = _load_table(body, spec)
+        return Target(spec, "table", q=q, info={"n": q.ndim, "d": q.shape[0]})
     if name in ("energy", "discrete-energy"):
         gamma = parse_gamma(body) if body else Identity()
         return Target(spec, name, gamma=gamma, info={"gamma": gamma.spec})

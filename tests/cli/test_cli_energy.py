@@ -57,8 +57,8 @@ def test_energy_human_output(capsys):
     [
         (["energy", "--alpha", "beta:0,1"], "must be > 0"),
         (["energy", "--alpha", "nope"], "unknown mask schedule"),
-        (["energy", "--alpha", "sin", "--n", "0"], "n must be an integer >= 1"),
-        (["energy", "--alpha", "sin", "--d", "-1"], "d must be an integer >= 1"),
+        (["energy", "--alpha", "sin", "--n", "0"], "--n must be an integer in [1, 1024]"),
+        (["energy", "--alpha", "sin", "--d", "-1"], "--d must be an integer in [1, 1000000]"),
         (["energy", "--alpha", "beta:nan,1"], "finite"),
         (["energy", "--alpha", "sin", "--gamma", "sin"], "unknown interpolation schedule"),
     ],

@@ -1,11 +1,16 @@
-"""Tests of `mdm-ot export` (in process, through mdm_ot.cli.main)."""
+"""Tests of `mdm-ot export` (in process, through mdm_ot.cli.main). What the native files
+compute is tested in tests/exports/test_native_files.py."""
 
 import json
+import os
 
 import numpy as np
 import pytest
 
+import mdm_ot.exports
 from mdm_ot.cli import main
+from mdm_ot.cli.export import FORMAT_CHOICES
+from mdm_ot.exports import FORMATS
 from mdm_ot.sampling import export_table
 
 
@@ -40,39 +45,104 @@ def test_export_npy_default_name(capsys, tmp_path, monkeypatch):
     assert rc == 0 and np.load(tmp_path / "x.npy").tolist() == [[2, 2]] * 3
 
 
+def test_export_min_tokens_and_drop_empty(capsys):
+    argv = ["export", "--alpha", "beta:1,0.2", "--length", "64", "--steps", "16", "--block-length", "16"]
+    rc, out, err = run(capsys, *argv)
+    plain = json.loads(out)
+    assert plain["tokens_per_block_step"][0] == [0, 0, 2, 14] and plain["model_calls"] == 8
+    rc, out, err = run(capsys, *argv, "--min-tokens-per-step", "1")
+    d = json.loads(out)
+    assert rc == 0 and all(min(r) >= 1 and sum(r) == 16 for r in d["tokens_per_block_step"])
+    assert d["model_calls"] == 16 and d["min_tokens_per_step"] == 1
+    rc, out, err = run(capsys, *argv, "--drop-empty")
+    d = json.loads(out)
+    assert d["tokens_per_block_step"] == [[2, 14]] * 4 and d["steps_kept"] == [2, 3] and d["model_calls"] == 8
+
+
+def test_export_json_flag_prints_only_the_table(capsys, tmp_path):
+    path = tmp_path / "sched.py"
+    argv = ["export", "--format", "llada", "--alpha", "sin2", "--length", "16", "--steps", "4", "--out", str(path)]
+    rc, out, err = run(capsys, *argv, "--json")
+    assert rc == 0, err
+    assert json.loads(out) == export_table("sin2", 16, 4) and "wrote" not in out  # one document, nothing else
+    assert "TOKENS_PER_STEP = [[" in path.read_text()
+    rc, out, err = run(capsys, *argv)
+    assert rc == 0 and out.startswith(f"wrote {path}") and "model calls 4" in out
+    rc, out, err = run(capsys, "export", "--alpha", "sin2", "--length", "16", "--steps", "4", "--json")
+    assert json.loads(out) == export_table("sin2", 16, 4)
+
+
+def test_native_default_name_and_summary(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(capsys, "export", "--format", "md4", "--alpha", "beta:1,0.2", "--length", "8", "--steps", "4")
+    assert rc == 0, err
+    (name,) = os.listdir(tmp_path)
+    assert name == "mdm_ot_md4_beta_1_0p2_L8_K4.py" and name in out
+    src = (tmp_path / name).read_text()
+    assert "def alpha(t):" in src and "def dalpha(t):" in src and "_A = 1.0" in src and "_B = 0.2" in src
+    compile(src, name, "exec")
+
+
+def test_format_choices_are_the_library_formats():
+    assert FORMAT_CHOICES == FORMATS
+
+
 @pytest.mark.parametrize("argv, match", [
-    (["--alpha", "linear", "--length", "10", "--steps", "4", "--block-length", "3"], "does not divide"),
-    (["--alpha", "linear", "--length", "12", "--steps", "4", "--block-length", "4"], "not divisible"),
-    (["--alpha", "cubic", "--length", "10", "--steps", "4"], "unknown mask schedule"),
-    (["--alpha", "linear", "--length", "10", "--steps", "4", "--format", "npy", "--out", "x.txt"], ".npy"),
+    (["--block-length", "3"], "--block-length: 3 does not divide --length 10"),
+    (["--block-length", "20"], "--block-length: 20 exceeds --length 10"),
+    (["--length", "12", "--block-length", "4"], "--steps: 4 is not divisible by the number of blocks"),
+    (["--alpha", "cubic"], "--alpha: unknown mask schedule"),
+    (["--length", "0"], "--length must be an integer in [1,"),
+    (["--steps", "0"], "--steps must be an integer in [1,"),
+    (["--format", "llamacpp"], "invalid choice: 'llamacpp'"),
+    (["--min-tokens-per-step", "3"], "--min-tokens-per-step: M * K = 3 * 4 exceeds --length 10"),
+    (["--format", "npy", "--out", "x.txt"], "--out: 'x.txt' must end in .npy"),
+    (["--format", "llada", "--out", "my-schedule.py"], "--out: 'my-schedule.py' must be a Python module"),
+    (["--format", "llada", "--out", "missing/x.py"], "--out: the folder"),
+    (["--format", "dream", "--length", "12", "--block-length", "4", "--steps", "3"], "--block-length: Dream's sampler"),
+    (["--format", "mdlm", "--min-tokens-per-step", "1"], "--min-tokens-per-step: mdlm does not carry"),
+    (["--format", "dllm", "--drop-empty"], "--drop-empty: dllm does not carry"),
 ])
-def test_export_bad_input(capsys, argv, match):
-    rc, out, err = run(capsys, "export", *argv)
-    assert rc == 2 and err.startswith("mdm-ot: error:") and err.count("\n") == 1 and match in err
+def test_export_bad_input(assert_one_line_error, tmp_path, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    base = {"--alpha": "linear", "--length": "10", "--steps": "4"}
+    for opt in list(base):
+        if opt in argv:
+            base.pop(opt)
+    assert_one_line_error(["export", *[x for kv in base.items() for x in kv], *argv], match)
+    assert os.listdir(tmp_path) == []  # nothing written, not even a temporary
 
 
-def _doc_rule_numpy(num_masked: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """A line-by-line NumPy transcription of num_transfer_tokens_from_alpha in
-    docs/export_llada.md (torch.argsort(stable=True) = np.argsort(kind='stable'))."""
-    n = num_masked[:, None].astype(np.float64)
-    x = n * np.diff(alpha)[None, :] / (alpha[-1] - alpha[0])
-    base = np.floor(x)
-    extra = np.round(n - base.sum(axis=1, keepdims=True))
-    frac = np.round(x - base, 9)
-    order = np.argsort(-frac, axis=1, kind="stable")
-    rank = np.argsort(order, axis=1)
-    return (base + (rank < extra)).astype(np.int64)
+def test_export_out_is_a_folder(assert_one_line_error, tmp_path):
+    assert_one_line_error(["export", "--alpha", "linear", "--length", "8", "--steps", "4", "--format", "json",
+                           "--out", str(tmp_path)], "is a folder")
 
 
-@pytest.mark.parametrize("alpha, length, steps", [("linear", 256, 8), ("linear", 10, 4), ("beta:1,0.2", 256, 16),
-                                                   ("sin2", 37, 5)])
-def test_doc_snippet_rule_matches_export(alpha, length, steps):
-    from mdm_ot.sampling import num_transfer_tokens
-    from mdm_ot.schedules import parse_alpha
+def test_a_failed_render_leaves_the_old_file(capsys, tmp_path, monkeypatch):
+    path = tmp_path / "sched.py"
+    path.write_text("old\n")
 
-    tab = export_table(alpha, length, steps)
-    got = _doc_rule_numpy(np.array([length, 3, 1]), np.array(tab["alpha_grid"]))
-    assert got[0].tolist() == tab["tokens_per_step"]
-    # other numbers of masked positions: the library's rule on the same schedule
-    for row, m in zip(got[1:], (3, 1), strict=True):
-        assert row.tolist() == np.asarray(num_transfer_tokens(parse_alpha(alpha), m, steps)).tolist()
+    def broken(*args, **kwargs):
+        raise ValueError("render failed")
+
+    monkeypatch.setattr(mdm_ot.exports, "render_native", broken)
+    rc, out, err = run(capsys, "export", "--format", "dllm", "--alpha", "linear", "--length", "8", "--steps", "4",
+                       "--out", str(path))
+    assert rc == 2 and err == "mdm-ot: error: render failed\n" and out == ""
+    assert path.read_text() == "old\n" and os.listdir(tmp_path) == ["sched.py"]
+
+
+def test_a_failed_write_leaves_the_old_file(capsys, tmp_path, monkeypatch):
+    """An error halfway through writing (a full disk) leaves the old file whole, no temporary."""
+    path = tmp_path / "t.npy"
+    path.write_bytes(b"old")
+
+    def half_save(fh, arr):
+        fh.write(b"\x93NUMPY")
+        raise ValueError("disk full")
+
+    monkeypatch.setattr(np, "save", half_save)
+    rc, out, err = run(capsys, "export", "--format", "npy", "--alpha", "linear", "--length", "8", "--steps", "4",
+                       "--out", str(path))
+    assert rc == 2 and err == "mdm-ot: error: disk full\n"
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["t.npy"]

@@ -75,3 +75,41 @@ def test_console_entry_point():
     proc = subprocess.run([sys.executable, "-m", "mdm_ot.cli", "toy", "--target", "x", "--steps", "3", "--alpha",
                            "linear", "--sampler", "count"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and proc.stderr.strip() == "mdm-ot: error: unknown toy target 'x'; allowed: modes, middle"
+
+
+def _count_split(alphas, length):
+    """Largest remainder split of ``length`` tokens by the alpha increments, written out here
+    (numpy, float64) so the test does not share the library's split."""
+    a = np.asarray(alphas, np.float64)
+    x = length * np.diff(a) / (a[-1] - a[0])
+    c = np.floor(x).astype(int)
+    for i in np.argsort(-(x - c), kind="stable")[: length - c.sum()]:
+        c[i] += 1
+    return c
+
+
+def test_toy_model_calls_count(capsys):
+    # beta:1,0.2 at K = 3 on the 5-token toy: alpha on the grid from the schedule, split and
+    # counted here; the back-loaded schedule leaves empty steps, so fewer calls than K
+    sched = parse_alpha("beta:1,0.2")
+    alphas = [float(sched(t)) for t in (0.0, 1 / 3, 2 / 3, 1.0)]
+    counts = _count_split(alphas, 5)
+    expected_calls = int(np.count_nonzero(counts))
+    assert expected_calls < 3
+    out = run_json(capsys, ["toy", "--target", "modes", "--steps", "3", "--alpha", "beta:1,0.2",
+                            "--sampler", "count", "--json"])
+    assert out["tokens_per_step"] == counts.tolist()
+    assert out["model_calls"] == expected_calls and "expected_model_calls" not in out
+    assert main(["toy", "--target", "modes", "--steps", "3", "--alpha", "beta:1,0.2", "--sampler", "count"]) == 0
+    assert f"model calls: {expected_calls} (of K = 3 steps)" in capsys.readouterr().out
+
+
+def test_toy_model_calls_stochastic(capsys):
+    # linear, 5 positions, K = 3: every step has alpha_k > alpha_(k-1) (3 calls); a step
+    # reveals nothing with probability (1 - 1/3)^5, so 3 (1 - (2/3)^5) calls are expected
+    out = run_json(capsys, ["toy", "--target", "middle", "--steps", "3", "--alpha", "linear",
+                            "--sampler", "stochastic", "--json"])
+    assert out["model_calls"] == 3
+    np.testing.assert_allclose(out["expected_model_calls"], 3 * (1 - (2 / 3) ** 5), rtol=1e-12, atol=1e-12)
+    assert main(["toy", "--target", "middle", "--steps", "3", "--alpha", "linear", "--sampler", "stochastic"]) == 0
+    assert "model calls: 3 (of K = 3 steps), expected 2.60494" in capsys.readouterr().out

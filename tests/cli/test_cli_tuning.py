@@ -29,7 +29,7 @@ def test_tune_grid_json_and_plot(capsys, tmp_path):
     d = json.loads(out)
     assert {"best", "grid", "settings"} <= set(d)
     assert set(d["best"]) >= {"a", "b", "value"}
-    assert len(d["grid"]) == 9 and all(set(p) == {"a", "b", "value"} for p in d["grid"])
+    assert len(d["grid"]) == 9 and all(set(p) == {"a", "b", "value", "model_calls", "expected_model_calls"} for p in d["grid"])
     # the values are the library's, the best is the smallest
     ref = T.grid_search(T.make_objective("modes", 3), *T.parse_grid(SMALL), chunk_size=16)
     np.testing.assert_allclose([p["value"] for p in d["grid"]], ref.values.ravel(), rtol=1e-12, atol=1e-12)
@@ -87,3 +87,93 @@ def test_tune_gradient_and_free_form_on_energies(capsys, tmp_path):
 ])
 def test_tune_bad_input_is_one_line_exit_2(assert_one_line_error, argv, match):
     assert_one_line_error(["tune", *argv], match)
+
+
+# ----------------------------------------------------------------------------- studies (issue 11)
+
+import os  # noqa: E402
+import sys  # noqa: E402
+
+import optuna  # noqa: E402
+
+TOY_EVALUATOR = """
+import json, math, sys
+r = json.load(sys.stdin)
+a, b = r["a"] or 0.5, r["b"] or 0.5
+print("progress noise")
+print(json.dumps({"score": math.log(a / 0.5) ** 2 + math.log(b / 0.7) ** 2, "steps_seen": r["steps"]}))
+"""
+
+
+def test_tune_command_json_out_and_report(capsys, tmp_path):
+    script = tmp_path / "ev.py"
+    script.write_text(TOY_EVALUATOR)
+    out_dir = tmp_path / "out"
+    argv = ["tune", "--command", f"{sys.executable} {script}", "--steps", "6", "--grid", "0.5:0.7:2,0.5:0.7:2",
+            "--baseline", "beta:0.9,0.3", "--length", "12", "--out", str(out_dir), "--study", "cli", "--json"]
+    rc, out, err = run(capsys, *argv)
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["best"]["schedule"] == "beta:0.5,0.7" and d["best"]["score"] == 0.0
+    assert set(d["best"]) >= {"schedule", "a", "b", "score", "model_calls"}
+    assert d["best"]["metrics"] == {"steps_seen": 6} and d["best"]["model_calls"] == 6
+    assert [b["schedule"] for b in d["baselines"]] == ["linear", "sin", "sin2", "beta:0.9,0.3"]
+    assert len([t for t in d["trials"] if t["state"] == "COMPLETE"]) == 8
+    assert "trials done" not in out and "best so far" in err  # progress on stderr only
+    # the outputs, the study's database (and SQLite's side files while it is open)
+    assert {"heatmap.png", "result.json", "studies.db", "summary.md"} <= set(os.listdir(out_dir))
+    assert not [f for f in os.listdir(out_dir) if f.endswith(".tmp")]
+    assert json.loads((out_dir / "result.json").read_text()) == d
+    assert (out_dir / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "`beta:0.5,0.7`" in (out_dir / "summary.md").read_text()
+    # plain Optuna storage
+    study = optuna.load_study(study_name="cli", storage=f"sqlite:///{out_dir / 'studies.db'}")
+    assert study.best_trial.params == {"a": 0.5, "b": 0.7}
+    # the report from storage alone, evaluating nothing (the evaluator is gone)
+    script.unlink()
+    rc, out2, err = run(capsys, "tune", "--study", "cli", "--storage", f"sqlite:///{out_dir / 'studies.db'}",
+                        "--report", "--json")
+    assert rc == 0, err
+    assert json.loads(out2)["best"] == d["best"] and "best so far" not in err
+    rc, text, err = run(capsys, "tune", "--study", "cli", "--storage", f"sqlite:///{out_dir / 'studies.db'}", "--report")
+    assert rc == 0 and "**best**: `beta:0.5,0.7`" in text
+
+
+def test_tune_target_through_the_study_engine(capsys, tmp_path):
+    # a --target with a study option runs in process through the engine, with today's answer
+    rc, out, err = run(capsys, "tune", "--target", "discrete-energy", "--steps", "3", "--grid", SMALL, "--storage",
+                       f"sqlite:///{tmp_path / 's.db'}", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert d["settings"]["evaluator"].startswith("python:")
+    ref = T.grid_search(T.make_objective("discrete-energy", 3), *T.parse_grid(SMALL))
+    assert (d["best"]["a"], d["best"]["b"]) == (ref.best.a, ref.best.b)
+    np.testing.assert_allclose(d["best"]["score"], ref.best.value, rtol=1e-10, atol=0)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--command", "true", "--steps", "3", "--grid", "weird"], "unknown grid"),
+    (["--command", "true", "--steps", "3", "--grid", "0:1:3,0.1:1:3"], "grid"),
+    (["--command", "true", "--steps", "3", "--sampler", "annealing"], "invalid choice"),
+    (["--command", "true", "--steps", "0"], "--steps"),
+    (["--command", "true", "--steps", "3", "--baseline", "beta:0,1"], "--baseline"),
+    (["--command", "no-such-evaluator-xyz", "--steps", "3"], "--command"),
+    (["--command", "true", "--steps", "3", "--storage", "postgresql+psycopg2://u@127.0.0.1:1/x"], "--storage"),
+    (["--command", "true", "--steps", "3", "--storage", "sqlite:////no/such/dir/s.db"], "--storage"),
+    (["--command", "true", "--steps", "3", "--two-stage", "--sampler", "tpe"], "--two-stage"),
+    (["--command", "true", "--steps", "3", "--workers", "2", "--worker-env", "A=1"], "--worker-env"),
+    (["--command", "true", "--steps", "3", "--target", "modes"], "exactly one"),
+    (["--command", "true", "--steps", "3", "--sampler", "count"], "toy-target"),
+    (["--report"], "--study"),
+    (["--study", "nope", "--report", "--storage", "sqlite:///s.db"], "no study"),
+    (["--target", "modes", "--steps", "3", "--trial-timeout", "5", "--out", "o"], "--trial-timeout"),
+])
+def test_tune_study_bad_input_writes_nothing(assert_one_line_error, tmp_path, monkeypatch, argv, match):
+    monkeypatch.chdir(tmp_path)
+    if "sqlite:///s.db" in argv:  # an existing, empty database: the study is what is missing
+        optuna.storages.RDBStorage("sqlite:///s.db")
+    before = sorted(f for f in os.listdir(tmp_path) if not f.startswith("s.db"))
+    assert_one_line_error(["tune", *argv, "--out", "o"] if "--out" not in argv and "--report" not in argv
+                          else ["tune", *argv], match)
+    # nothing new but SQLite's own side files of an existing database that was read
+    assert sorted(f for f in os.listdir(tmp_path) if not f.startswith("s.db")) == before

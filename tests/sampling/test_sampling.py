@@ -116,9 +116,10 @@ def test_rank_with_ties_chain_still_selects_exactly_c():
     tol = 1e-6
     scores = jnp.array([[0.0, 0.6e-6, 1.2e-6, 0.5], [0.3, 0.3 + 1e-17, 0.1, 0.3 - 1e-17]])
     eligible = jnp.array([[True, True, True, False], [True, True, True, True]])
-    # About an internal: the repair of chained near-ties in the one tie rule (shared by
-    # the samplers, transfer_counts and the exact evaluation) has no public entry point
-    # that sets both the tolerance and the eligible mask.
+    # About an internal: the repair of chained near-ties in the ranking of positions (shared
+    # by the samplers and the exact evaluation; transfer_counts ranks steps with its own
+    # tie classes, tests/sampling/test_split.py) has no public entry point that sets both
+    # the tolerance and the eligible mask.
     from mdm_ot.sampling._core import _rank_with_ties
 
     rank = np.asarray(_rank_with_ties(scores, eligible, tol))

@@ -20,12 +20,17 @@ import pytest
 import scipy.stats
 
 from mdm_ot import tuning as T
-from mdm_ot.sampling import default_export_name, export_table, padded_grid
-from mdm_ot.schedules import TabulatedSchedule
 from mdm_ot.energies import discrete_geodesic_minimum, reduced_energy
-from mdm_ot.sampling import divergences, exact_output_table
-from mdm_ot.sampling import alpha_on_grid, default_grid
-from mdm_ot.schedules import beta_schedule, parse_alpha
+from mdm_ot.sampling import (
+    alpha_on_grid,
+    default_export_name,
+    default_grid,
+    divergences,
+    exact_output_table,
+    export_table,
+    padded_grid,
+)
+from mdm_ot.schedules import TabulatedSchedule, beta_schedule, parse_alpha
 from mdm_ot.tuning import toy_target
 
 RTOL, ATOL = 1e-12, 1e-12

@@ -30,6 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from mdm_ot._io import atomic_file
 from mdm_ot.experiments.antibody import data, tasks
 from mdm_ot.experiments.antibody.tasks import SAMPLERS, Sampler
 from mdm_ot.stats import mean_and_se
@@ -46,6 +47,7 @@ __all__ = [
     "to_markdown",
     "plot",
     "write",
+    "read_result",
 ]
 
 ROWS = ("linear", "sin", "sin2", "beta:0.9,0.3", "beta:1,0.2", "beta:0.3,0.9", "beta:0.9,0.9")
@@ -205,8 +207,25 @@ def _cells(den, sampler, K, specs, alpha, omega, s: _Set, cfg, key, do_pll):
             )
         if pll is not None:
             cell["pll"], cell["pll_se"] = mean_and_se(pll[r], by_row=True, se_of_one=0.0)
-        out.append(cell)
+        out.append(cell | _model_calls(sampler, alpha[r], s.hidden.sum(1)))
     return out
+
+
+def _model_calls(sampler, alphas, hidden_counts) -> dict:
+    """Model calls of one row (docs/sampling.md, "Model calls"; the masked count n_i varies by
+    sequence). Count sampler: steps revealing a token for each sequence's n_i
+    (``model_calls`` = mean over sequences, ``model_calls_range`` = [min, max]). Stochastic:
+    ``model_calls`` = grid steps with alpha_k > alpha_(k-1), ``expected_model_calls`` = the
+    mean over sequences of the expected steps that reveal a token."""
+    from mdm_ot.sampling import model_calls, stochastic_model_calls, transfer_counts
+
+    a = jax.numpy.asarray(alphas)
+    n = jax.numpy.asarray(np.asarray(hidden_counts, np.int32))
+    if sampler.mode == "count":
+        calls = np.asarray(model_calls(jax.vmap(transfer_counts, (None, 0))(a, n)).total)
+        return {"model_calls": float(calls.mean()), "model_calls_range": [int(calls.min()), int(calls.max())]}
+    st = jax.vmap(stochastic_model_calls, (None, 0))(a, n)
+    return {"model_calls": int(np.asarray(st.steps)[0]), "expected_model_calls": float(np.asarray(st.expected).mean())}
 
 
 def run_table(
@@ -351,6 +370,8 @@ def to_markdown(result: dict) -> str:
                         c = next((c for c in sub if c["row"] == row and c["K"] == k), None)
                         vals.append(_fmt(c.get(metric), c.get(metric + "_se")) if c else "-")
                     lines.append(f"| {row} | " + " | ".join(vals) + " |")
+                if metric == "recovery" and all("model_calls" in c for c in sub):
+                    lines += _calls_markdown(sub, rows, steps, smp)
                 tuned = result["tuned"].get(smp, {})
                 if tuned:
                     lines.append("")
@@ -358,6 +379,29 @@ def to_markdown(result: dict) -> str:
                         f"K={k}: beta:{v['a']:g},{v['b']:g}" for k, v in sorted(
                             tuned.items(), key=lambda kv: int(kv[0]))))
     return "\n".join(lines) + "\n"
+
+
+def _calls_markdown(sub, rows, steps, smp) -> list[str]:
+    """Model calls of one set and sampler (results written before the cells had them: none)."""
+    stochastic = "expected_model_calls" in sub[0]
+    lines = ["", f"Model calls ({smp}): " + (
+        "grid steps with alpha_k > alpha_(k-1) (in parentheses: expected steps that reveal a residue, "
+        "mean over sequences)" if stochastic else "steps that reveal a residue, mean over sequences [min, max]"), ""]
+    lines.append("| schedule | " + " | ".join(f"K={k}" for k in steps) + " |")
+    lines.append("|---|" + "---|" * len(steps))
+    for row in rows:
+        vals = []
+        for k in steps:
+            c = next((c for c in sub if c["row"] == row and c["K"] == k), None)
+            if c is None:
+                vals.append("-")
+            elif stochastic:
+                vals.append(f"{c['model_calls']} ({c['expected_model_calls']:.2f})")
+            else:
+                lo, hi = c["model_calls_range"]
+                vals.append(f"{c['model_calls']:.2f} [{lo}, {hi}]")
+        lines.append(f"| {row} | " + " | ".join(vals) + " |")
+    return lines
 
 
 def plot(result: dict, path: str | Path) -> Path:
@@ -387,17 +431,110 @@ def plot(result: dict, path: str | Path) -> Path:
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_file(str(path), "wb") as fh:
+            fig.savefig(fh, dpi=120, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
 def write(result: dict, out_dir: str | Path, stem: str = "antibody_table") -> dict[str, str]:
-    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``."""
+    """Write ``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` into ``out_dir``, each file
+    atomically (:func:`mdm_ot._io.atomic_file`; other files in ``out_dir`` are left alone).
+
+    Raises:
+        ValueError: the result holds NaN or infinity (nothing is written).
+    """
+    try:
+        text = json.dumps(result, indent=1, default=float, allow_nan=False)
+    except ValueError:
+        raise ValueError("the table holds NaN or infinity, which JSON cannot carry") from None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / f"{stem}.json", "md": out / f"{stem}.md", "png": out / f"{stem}.png"}
-    paths["json"].write_text(json.dumps(result, indent=1, default=float))
-    paths["md"].write_text(to_markdown(result))
+    with atomic_file(str(paths["json"])) as fh:
+        fh.write(text)
+    with atomic_file(str(paths["md"])) as fh:
+        fh.write(to_markdown(result))
     plot(result, paths["png"])
     return {k: str(v) for k, v in paths.items()}
+
+
+#: The largest table JSON :func:`read_result` reads (the full table is about 200 kB).
+_MAX_RESULT_BYTES = 64 << 20
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"holds {name}; allowed: finite numbers or null")
+
+
+def _check_result(r) -> None:
+    """Raise ValueError unless ``r`` has the structure :func:`to_markdown` and :func:`plot` read."""
+    def number(v, what, none=False):
+        if (v is None and none) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+            return
+        raise ValueError(f"{what} must be a number, got {type(v).__name__}")
+
+    if not isinstance(r, dict):
+        raise ValueError(f"holds a {type(r).__name__}, expected a table object")
+    for key, kind in (("config", dict), ("sets", dict), ("tuned", dict), ("cells", list)):
+        if not isinstance(r.get(key), kind):
+            raise ValueError(f"'{key}' is missing or not a {kind.__name__}")
+    if not isinstance(r["config"].get("task"), str):
+        raise ValueError("'config.task' is missing or not a string")
+    sets = r["sets"]
+    if not (isinstance(sets.get("tune"), dict) and isinstance(sets["tune"].get("name"), str)
+            and isinstance(sets.get("test"), list)
+            and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in sets["test"])):
+        raise ValueError("'sets' must hold 'tune' {name, n} and a list 'test' of {name, n}")
+    number(sets["tune"].get("n"), "'sets.tune.n'")
+    for i, c in enumerate(r["cells"]):
+        if not isinstance(c, dict):
+            raise ValueError(f"cell {i} is not an object")
+        for key in ("set", "sampler", "row"):
+            if not isinstance(c.get(key), str):
+                raise ValueError(f"cell {i}: '{key}' is missing or not a string")
+        if type(c.get("K")) is not int or c["K"] < 1:
+            raise ValueError(f"cell {i}: 'K' must be an integer >= 1")
+        number(c.get("recovery"), f"cell {i}: 'recovery'")
+        number(c.get("recovery_se"), f"cell {i}: 'recovery_se'")
+        if "pll" in c:
+            number(c["pll"], f"cell {i}: 'pll'", none=True)
+            number(c.get("pll_se"), f"cell {i}: 'pll_se'", none=c["pll"] is None)
+    for smp, per_k in r["tuned"].items():
+        if not isinstance(per_k, dict):
+            raise ValueError(f"'tuned.{smp}' is not an object")
+        for k, v in per_k.items():
+            if not (str(k).isdigit() and isinstance(v, dict)):
+                raise ValueError(f"'tuned.{smp}.{k}' must map K to {{a, b}}")
+            number(v.get("a"), f"'tuned.{smp}.{k}.a'")
+            number(v.get("b"), f"'tuned.{smp}.{k}.b'")
+
+
+def read_result(path: str | Path, option: str = "--from-json") -> dict:
+    """Read a table JSON written by :func:`write`: the one loader of this format.
+
+    Any malformed input (a folder, an unreadable, empty, non-UTF-8 or non-JSON file, NaN or
+    Infinity, a list, missing or mistyped fields) is a ``ValueError`` of one line naming
+    ``option`` and the file.
+    """
+    import os
+
+    where = f"{option} {str(path)!r}"
+    if os.path.isdir(path):
+        raise ValueError(f"{where} is a folder, expected a table JSON file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{where}: no such file")
+    if os.path.getsize(path) > _MAX_RESULT_BYTES:
+        raise ValueError(f"{where}: larger than {_MAX_RESULT_BYTES} bytes; not a table JSON")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            result = json.load(fh, parse_constant=_refuse_constant)
+        _check_result(result)
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise ValueError(f"{where}: cannot read it ({type(exc).__name__})") from None
+    except ValueError as exc:  # json.JSONDecodeError included
+        raise ValueError(f"{where}: not a table JSON written by 'antibody table' "
+                         f"({str(exc).splitlines()[0][:160]})") from None
+    return result

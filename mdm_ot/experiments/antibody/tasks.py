@@ -45,10 +45,10 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from mdm_ot import sampling
-from mdm_ot.stats import mean_and_se
-from mdm_ot.schedules import TabulatedSchedule, beta_schedule, parse_alpha
 from mdm_ot.experiments.antibody import data
 from mdm_ot.experiments.antibody.model import MASK_ID, PAD_ID
+from mdm_ot.schedules import TabulatedSchedule, beta_schedule, parse_alpha
+from mdm_ot.stats import mean_and_se
 
 __all__ = [
     "Sampler",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -134,6 +135,14 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
             raise UnsafeCheckpointError(
                 f"tensor view reaches element {last} of a storage with {storage.numel}"
             )
+    # A view with more elements than its storage repeats elements (a stride 0 or overlapping
+    # strides): copying it would turn a tiny file into gigabytes. No state dict needs one.
+    elements = math.prod(size)
+    if elements > max(storage.numel - storage_offset, 0):
+        raise UnsafeCheckpointError(
+            f"tensor of {elements} elements views a storage of {storage.numel} from offset "
+            f"{storage_offset} (strides {stride!r} repeat elements)"
+        )
     return _TensorRef(storage, storage_offset, size, stride)
 
 
@@ -234,7 +243,12 @@ def load_state_dict(path: str | PathLike | io.IOBase) -> dict[str, np.ndarray]:
                 if member not in names:
                     raise ValueError(f"checkpoint misses storage {member}")
                 dtype = st.storage_type.dtype.newbyteorder("<" if byteorder == "little" else ">")
-                raw = zf.read(member)
+                need = st.numel * dtype.itemsize
+                if zf.getinfo(member).file_size < need:  # from the zip directory, before reading
+                    raise ValueError(f"storage {member} holds {zf.getinfo(member).file_size} bytes, "
+                                     f"needs {need}")
+                with zf.open(member) as fh:
+                    raw = fh.read(need)  # never more than the storage: a zip bomb stops here
                 if len(raw) < st.numel * dtype.itemsize:
                     raise ValueError(
                         f"storage {member} holds {len(raw)} bytes, needs "

@@ -57,10 +57,10 @@ import numpy as np
 
 from mdm_ot import sampling
 from mdm_ot._pytree import register_dataclass
-from mdm_ot.schedules import TabulatedSchedule, parse_alpha
-from mdm_ot.stats import mean_and_se
 from mdm_ot.experiments.codelines import data as codedata
 from mdm_ot.experiments.codelines.model import ModelConfig, apply
+from mdm_ot.schedules import TabulatedSchedule, parse_alpha
+from mdm_ot.stats import mean_and_se
 
 VALID_CONTEXTS = (
     "{line}",
@@ -390,7 +390,7 @@ def load_model(checkpoint: str | None = None):
     from mdm_ot.experiments.codelines.train import load_checkpoint
 
     path = checkpoint if checkpoint is not None else shipped_checkpoint_path()
-    params, config, meta, _ = load_checkpoint(str(path))
+    params, config, meta, _ = load_checkpoint(str(path), option="--checkpoint")
     return params, config, meta
 
 

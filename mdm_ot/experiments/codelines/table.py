@@ -40,6 +40,7 @@ from pathlib import Path
 
 import jax
 
+from mdm_ot._io import atomic_file
 from mdm_ot.experiments.codelines import data as codedata
 from mdm_ot.experiments.codelines import evaluate as ev
 from mdm_ot.stats import kendall_tau
@@ -201,6 +202,8 @@ def run_table(
     t_start = time.perf_counter()
     results: dict = {}
     tuning: dict = {}
+    equal_calls: dict = {}
+    count_index = list(samplers).index("count")
     for ti, t in enumerate(tasks):
         metric = MAIN_METRIC[t]
         need = max(sizes.samples, sizes.tune_large)
@@ -231,11 +234,24 @@ def run_table(
                     # same key for every schedule at (task, sampler, K): common random numbers
                     r = ev.evaluate_cell(params, config, ev.schedule_from(spec), _seed_key(seed, 2, ti, si, k),
                                          td_test, num_samples=sizes.samples, num_steps=k, **sset)
-                    cells[str(k)] = r
+                    cells[str(k)] = r | cell_model_calls(spec, k, sname, sset["block_length"])
                     bar.update(1)
                 rows[name] = {"spec": spec, "cells": cells}
             per_sampler[sname] = rows
         results[t] = per_sampler
+
+        def linear_at(m, _ti=ti, _td=td_test, _count=count, _rows=per_sampler["count"]):
+            # linear at m steps, the count sampler's key for the column K = m (the table's own
+            # cell where the table has that column)
+            if "linear" in _rows and str(m) in _rows["linear"]["cells"]:
+                return _rows["linear"]["cells"][str(m)]
+            bar.total += 1
+            r = ev.evaluate_cell(params, config, ev.schedule_from("linear"), _seed_key(seed, 2, _ti, count_index, m), _td,
+                                 num_samples=sizes.samples, num_steps=m, **_count)
+            bar.update(1)
+            return r | cell_model_calls("linear", m, "count", _count["block_length"])
+
+        equal_calls[t] = equal_model_calls(per_sampler["count"], metric, linear_at)
         if tune:
             # the ranking check: stage-2 candidates on the test split, fresh seeds
             cand = list(tuning[t]["stage2"])
@@ -247,7 +263,11 @@ def run_table(
                 bar.update(1)
             tune_scores = [tuning[t]["stage2"][s] for s in cand]
             tuning[t]["test"] = test_scores
-            tuning[t]["kendall_tau_tune_vs_test"] = kendall_tau(tune_scores, [test_scores[s] for s in cand])
+            tau = kendall_tau(tune_scores, [test_scores[s] for s in cand])
+            # JSON has no NaN: tau-b is undefined when one ranking is all ties
+            tuning[t]["kendall_tau_tune_vs_test"] = tau if math.isfinite(tau) else None
+            if not math.isfinite(tau):
+                tuning[t]["kendall_tau_tune_vs_test_reason"] = "undefined: the tune or the test scores are all tied"
             tuning[t]["best_on_test"] = max(cand, key=lambda s: test_scores[s])
     bar.close()
     need_ref = max(sizes.samples, 2)
@@ -277,7 +297,61 @@ def run_table(
         "seconds": time.perf_counter() - t_start,
     }
     result["comparison"] = compare_with_linear(result)
+    result["equal_model_calls"] = equal_calls
     return result
+
+
+def cell_model_calls(spec: str, num_steps: int, sampler: str, block_length: int | None = None) -> dict:
+    """The model calls of a cell's sampler on one line (:data:`~mdm_ot.experiments.codelines.data.LINE_LENGTH`
+    masked positions, also for completion, whose prompt is given): ``model_calls``,
+    ``model_calls_per_block`` and, for the stochastic sampler, ``expected_model_calls`` and
+    ``expected_model_calls_per_block`` (:func:`mdm_ot.sampling.sampler_model_calls`, on the
+    tabulated grid the samplers use; docs/sampling.md, "Model calls")."""
+    from mdm_ot.sampling import check_sizes, sampler_model_calls
+
+    nb, spb = check_sizes(num_steps, codedata.LINE_LENGTH, block_length)
+    calls = sampler_model_calls(ev.on_grid(ev.schedule_from(spec), spb), codedata.LINE_LENGTH, num_steps,
+                                sampler=sampler, block_length=block_length)
+    return {k: v for k, v in calls.items() if k not in ("sampler", "steps")}
+
+
+def equal_model_calls(rows: dict, metric: str, linear_at, reference: str = "linear") -> dict:
+    """Each schedule against linear run with the same number of model calls (count sampler).
+
+    For every cell ``(row, K)`` with ``m = model_calls < K`` (empty steps):
+    row(K) - linear(m), as ``[difference, standard error]`` in ``metric`` (the standard
+    error treats the two cells as independent, as :func:`compare_with_linear`; with the
+    same keys they are positively correlated, so it is conservative). Linear at m steps
+    makes m calls while m is at most the block length (checked: its ``model_calls`` must
+    equal m).
+
+    Args:
+        rows: one sampler's rows, ``{name: {"spec", "cells": {K: cell}}}``, cells with
+            ``model_calls``.
+        metric: the main metric.
+        linear_at: ``m -> cell`` of the reference at m steps (called once per distinct m).
+
+    Returns:
+        ``{"sampler": "count", "reference", "metric", "reference_cells": {m: cell},
+        "rows": {name: {K: {"model_calls": m, "difference": [d, se]}}}}`` (rows without
+        an empty step are left out).
+    """
+    ref_cells: dict = {}
+    out_rows: dict = {}
+    for name, row in rows.items():
+        for k, cell in row["cells"].items():
+            m = cell["model_calls"]
+            if m >= int(k):
+                continue
+            if str(m) not in ref_cells:
+                ref = linear_at(m)
+                if ref["model_calls"] != m:
+                    raise ValueError(f"{reference} at {m} steps makes {ref['model_calls']} model calls, not {m}")
+                ref_cells[str(m)] = ref
+            (mt, et), (mr, er) = cell[metric], ref_cells[str(m)][metric]
+            out_rows.setdefault(name, {})[k] = {"model_calls": m, "difference": [mt - mr, math.hypot(et, er)]}
+    return {"sampler": "count", "reference": reference, "metric": metric,
+            "reference_cells": dict(sorted(ref_cells.items(), key=lambda kv: int(kv[0]))), "rows": out_rows}
 
 
 def compare_with_linear(result: dict, reference: str = "linear") -> dict:
@@ -345,6 +419,7 @@ def to_markdown(result: dict) -> str:
         f"a random real line {_cell(ref['random_line']['similarity'])} similarity."
     )
     out.append("")
+    out += _calls_markdown(result)
     for task, per_sampler in result["results"].items():
         metric = s["main_metric"][task]
         for sampler, rows in per_sampler.items():
@@ -381,6 +456,7 @@ def to_markdown(result: dict) -> str:
                 f"{c['half_steps'][str(k)][0]:+.3f} ± {c['half_steps'][str(k)][1]:.3f}" if str(k) in c["half_steps"]
                 else "" for k in s["steps"]) + " |")
             out.append("")
+        out += _equal_calls_markdown(result, task)
         if task in result.get("tuning", {}):
             tu = result["tuning"][task]
             out.append(
@@ -389,7 +465,7 @@ def to_markdown(result: dict) -> str:
                 f"{tu['best']['spec']} "
                 f"(tune {tu['best']['value']:.3f}); shortlist {', '.join(tu['shortlist'])}; "
                 f"Kendall tau-b tune vs test over {len(tu['stage2'])} candidates: "
-                f"{tu['kendall_tau_tune_vs_test']:.2f}; best on test: {tu['best_on_test']}."
+                f"{_tau_text(tu['kendall_tau_tune_vs_test'])}; best on test: {tu['best_on_test']}."
             )
             out.append("")
             out.append("| candidate | tune | test |")
@@ -398,6 +474,59 @@ def to_markdown(result: dict) -> str:
                 out.append(f"| {spec} | {v:.3f} | {tu['test'][spec]:.3f} |")
             out.append("")
     return "\n".join(out)
+
+
+def _calls_markdown(result: dict) -> list[str]:
+    """One table of model calls per sampler (the calls do not depend on the task); none for
+    results written before the cells had ``model_calls``."""
+    s = result["settings"]
+    per_sampler = next(iter(result["results"].values()), {})
+    out = []
+    for sampler, rows in per_sampler.items():
+        if not all("model_calls" in c for row in rows.values() for c in row["cells"].values()):
+            continue
+        stochastic = sampler == "stochastic"
+        out.append(f"Model calls ({sampler} sampler): steps that reveal at least one token"
+                   + (" (grid steps with alpha_k > alpha_(k-1); in parentheses the expected steps that reveal "
+                      "a token)" if stochastic else "") + ", of K (docs/sampling.md, \"Model calls\"):")
+        out.append("")
+        out.append("| schedule | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+        out.append("|---|" + "---|" * len(s["steps"]))
+        for name, row in rows.items():
+            cells = [row["cells"][str(k)] for k in s["steps"]]
+            out.append(f"| {name} | " + " | ".join(
+                f"{c['model_calls']} ({c['expected_model_calls']:.2f})" if stochastic else str(c["model_calls"])
+                for c in cells) + " |")
+        out.append("")
+    return out
+
+
+def _equal_calls_markdown(result: dict, task: str) -> list[str]:
+    """The "at equal model calls" table of a task (only for results that have one)."""
+    eq = (result.get("equal_model_calls") or {}).get(task)
+    if eq is None:
+        return []
+    s = result["settings"]
+    out = [f"At equal model calls ({task}, {eq['sampler']} sampler): schedule at K with m < K model calls "
+           f"minus {eq['reference']} at m steps (m calls), {eq['metric']}, difference ± standard error "
+           "(conservative); blank where the schedule uses all K steps:", ""]
+    if not eq["rows"]:
+        return out[:1] + ["", "(every cell uses all K steps)", ""]
+    out.append("| schedule | " + " | ".join(f"K={k}" for k in s["steps"]) + " |")
+    out.append("|---|" + "---|" * len(s["steps"]))
+    for name, row in eq["rows"].items():
+        out.append(f"| {name} | " + " | ".join(
+            f"m={row[str(k)]['model_calls']}: {row[str(k)]['difference'][0]:+.3f} ± {row[str(k)]['difference'][1]:.3f}"
+            if str(k) in row else "" for k in s["steps"]) + " |")
+    out.append("")
+    out.append(f"{eq['reference']} at m steps: " + ", ".join(
+        f"m={m} {_cell(c[eq['metric']])}" for m, c in eq["reference_cells"].items()) + ".")
+    out.append("")
+    return out
+
+
+def _tau_text(tau) -> str:
+    return "undefined (all scores tied)" if tau is None else f"{tau:.2f}"
 
 
 def plot(result: dict, path: Path) -> Path:
@@ -429,19 +558,28 @@ def plot(result: dict, path: Path) -> Path:
             ax.legend(fontsize=6, loc="best", framealpha=0.6)
     fig.suptitle(f"code-line MDM, test split, {s['samples']} samples per point", fontsize=10)
     fig.tight_layout()
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_file(str(path), "wb") as fh:
+            fig.savefig(fh, dpi=110, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
 def write_outputs(result: dict, out_dir: Path) -> dict:
-    """Write ``table.md``, ``table.png`` and ``table.json`` into ``out_dir``."""
+    """Write ``table.md``, ``table.png`` and ``table.json`` into ``out_dir``, each file
+    atomically (other files in ``out_dir`` are left alone). The JSON is serialized first,
+    without NaN, so a result JSON cannot hold writes nothing."""
     out_dir = Path(out_dir)
+    text = json.dumps(result, indent=1, allow_nan=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "table.md"
-    md.write_text(to_markdown(result) + "\n")
+    with atomic_file(str(md)) as fh:
+        fh.write(to_markdown(result) + "\n")
     js = out_dir / "table.json"
-    js.write_text(json.dumps(result, indent=1))
+    with atomic_file(str(js)) as fh:
+        fh.write(text)
     png = plot(result, out_dir / "table.png")
     return {"markdown": md, "json": js, "png": png}

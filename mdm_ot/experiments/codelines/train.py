@@ -49,7 +49,6 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -58,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from mdm_ot._io import atomic_file
 from mdm_ot.experiments.codelines import data as codedata
 from mdm_ot.experiments.codelines.model import ModelConfig, apply, init_params, num_params
 
@@ -314,13 +314,13 @@ def make_evaluator(config: ModelConfig, chunk: int = 256):
 # ------------------------------------------------------------------------ checkpoints
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
+def _flatten(tree: dict, prefix: str = "", leaf=np.asarray) -> dict:
     out = {}
     for k, v in tree.items():
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
+            out.update(_flatten(v, f"{prefix}{k}/", leaf))
         else:
-            out[f"{prefix}{k}"] = np.asarray(v)
+            out[f"{prefix}{k}"] = leaf(v)
     return out
 
 
@@ -339,23 +339,71 @@ def save_checkpoint(path: str | Path, params: dict, config: ModelConfig, meta: d
     """Write an ``.npz``: ``params/...`` arrays, ``opt/i`` leaves (optional), ``meta_json``.
 
     ``meta`` must hold JSON values; the model config is stored under ``meta["model"]``.
-    The file is written to a temporary name and renamed, so a crash leaves the old one.
+    The file is written to a temporary sibling and renamed (:func:`mdm_ot._io.atomic_file`),
+    so a crash or an interrupt leaves the old one and no stray temporary file.
+
+    Raises:
+        ValueError: a parameter is NaN or infinite (a diverged run is never saved).
     """
     path = Path(path)
     arrays = {f"params/{k}": v for k, v in _flatten(params).items()}
+    bad = [k for k, v in arrays.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise ValueError(f"refusing to save {str(path)!r}: parameter {bad[0][len('params/'):]} is NaN or "
+                         "infinite (training diverged; allowed: a smaller learning rate)")
     if opt_state is not None:
         for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state)):
             arrays[f"opt/{i:04d}"] = np.asarray(leaf)
     meta = dict(meta, model=config.to_dict())
     arrays["meta_json"] = np.array(json.dumps(meta, sort_keys=True))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    with atomic_file(str(path), "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
-def load_checkpoint(path: str | Path):
-    """Read a checkpoint written by :func:`save_checkpoint`.
+#: The most bytes a checkpoint may unpack to (the shipped one: about 1 MB; a 24 GiB machine
+#: holds a 2 GiB model with its optimizer state). Checked from the zip directory, before reading.
+_MAX_CHECKPOINT_BYTES = 2 << 30
+
+
+def _read_npz(path: Path, where: str) -> tuple[dict, dict[str, np.ndarray], list[np.ndarray]]:
+    """(meta, flat params, opt leaves) of an ``.npz``, every malformed input a ValueError."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = sum(info.file_size for info in zf.infolist())
+        if total > _MAX_CHECKPOINT_BYTES:
+            raise ValueError(f"unpacks to {total} bytes, more than {_MAX_CHECKPOINT_BYTES}")
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with z:
+            if "meta_json" not in z.files:
+                raise ValueError("not an mdm_ot code checkpoint (no meta_json)")
+            raw = z["meta_json"]
+            if raw.shape != () or raw.dtype.kind not in "US":
+                raise ValueError("not an mdm_ot code checkpoint (meta_json is not a string)")
+            meta = json.loads(str(raw))
+            flat = {k[len("params/"):]: z[k] for k in z.files if k.startswith("params/")}
+            opt = [z[k] for k in sorted(f for f in z.files if f.startswith("opt/"))]
+    except ValueError as exc:
+        raise ValueError(f"{where}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}") from None
+    except Exception as exc:  # noqa: BLE001 (truncated, bit-flipped, wrong types: any is bad input)
+        reason = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ValueError(f"{where}: not a readable .npz checkpoint ({type(exc).__name__}"
+                         f"{': ' + reason if reason else ''})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict):
+        raise ValueError(f"{where}: not an mdm_ot code checkpoint (meta_json holds no model config)")
+    return meta, flat, opt
+
+
+def load_checkpoint(path: str | Path, option: str = "checkpoint"):
+    """Read a checkpoint written by :func:`save_checkpoint`: the one loader of this format.
+
+    Every malformed input (a folder, an empty, truncated or bit-flipped file, another
+    ``.npz``, ``meta_json`` that is not a config, a parameter missing, extra or of the wrong
+    shape, dtype or value) is a ``ValueError`` of one line naming ``option`` and the file.
 
     Returns:
         ``(params, config, meta, opt_leaves)``; ``opt_leaves`` is a list (empty if none).
@@ -365,16 +413,36 @@ def load_checkpoint(path: str | Path):
         ValueError: the file is not such a checkpoint.
     """
     path = Path(path)
+    where = f"{option} {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where} is a folder, expected a .npz checkpoint file")
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    with np.load(path, allow_pickle=False) as z:
-        if "meta_json" not in z.files:
-            raise ValueError(f"{str(path)!r} is not an mdm_ot code checkpoint (no meta_json)")
-        meta = json.loads(str(z["meta_json"]))
-        params = _unflatten({k[len("params/"):]: z[k] for k in z.files if k.startswith("params/")})
-        opt = [jnp.asarray(z[k]) for k in sorted(f for f in z.files if f.startswith("opt/"))]
-    config = ModelConfig.from_dict(meta["model"])
-    return params, config, meta, opt
+        raise FileNotFoundError(f"{where}: no such checkpoint file")
+    meta, flat, opt = _read_npz(path, where)
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{where}: bad model config in meta_json ({str(exc).splitlines()[0][:120]})") from None
+    if config.num_layers > len(flat):  # before building the expected shapes: a crafted config stays cheap
+        raise ValueError(f"{where}: the config asks for {config.num_layers} layers, the file holds "
+                         f"{len(flat)} arrays")
+    expected = _flatten(jax.eval_shape(lambda: init_params(0, config)), leaf=lambda v: v)
+    for name, spec in expected.items():
+        if name not in flat:
+            raise ValueError(f"{where}: parameter {name} is missing")
+        v = flat[name]
+        if v.shape != spec.shape or v.dtype.kind != "f":
+            raise ValueError(f"{where}: parameter {name} has shape {v.shape} and dtype {v.dtype}, "
+                             f"expected {spec.shape} {spec.dtype}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError(f"{where}: parameter {name} holds NaN or infinite values")
+    extra = sorted(set(flat) - set(expected))
+    if extra:
+        raise ValueError(f"{where}: unexpected parameter {extra[0]}")
+    if any(v.dtype.kind not in "biuf" for v in opt):
+        raise ValueError(f"{where}: an optimizer leaf is not numeric")
+    params = _unflatten({k: flat[k] for k in expected})
+    return params, config, meta, [jnp.asarray(v) for v in opt]
 
 
 # ------------------------------------------------------------------------ the loop
@@ -466,7 +534,8 @@ def train(
             if done % 10 == 0 or done == tc.steps:
                 loss_f = float(loss)
                 if not math.isfinite(loss_f):
-                    raise FloatingPointError(f"training loss is {loss_f} at step {done}")
+                    raise ValueError(f"training diverged: the loss is {loss_f} at step {done} "
+                                     f"(peak learning rate {tc.peak_lr:g}); allowed: a smaller learning rate")
                 loss_ema = loss_f if loss_ema is None else 0.9 * loss_ema + 0.1 * loss_f
                 bar.set_postfix(loss=f"{loss_ema:.3f}", refresh=False)
             bar.update(1)
@@ -476,11 +545,12 @@ def train(
                 rec = {"step": done, "seconds": round(seconds, 1), "train_loss_per_pos": loss_ema, **last_eval}
                 flog.write(json.dumps(rec) + "\n")
                 flog.flush()
-                bar.write(
-                    f"step {done}: held-out bits/char unconditional "
-                    f"{last_eval['unconditional']['bits_per_char']:.3f}, completion "
-                    f"{last_eval['completion']['bits_per_char']:.3f} ({seconds:.0f} s)"
-                )
+                with bar.external_write_mode():  # through `log`: stdout stays free for --json
+                    log(
+                        f"step {done}: held-out bits/char unconditional "
+                        f"{last_eval['unconditional']['bits_per_char']:.3f}, completion "
+                        f"{last_eval['completion']['bits_per_char']:.3f} ({seconds:.0f} s)"
+                    )
             if done % tc.checkpoint_every == 0 or done == tc.steps:
                 save_checkpoint(ckpt_path, params, model_config, meta_now(done, seconds, last_eval), opt_state)
     bar.close()

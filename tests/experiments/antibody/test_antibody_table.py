@@ -74,7 +74,7 @@ def test_markdown_png_json_and_cli_render(result, tmp_path, capsys):
     md = table.to_markdown(res)
     assert "## recovery: toy test, count-confidence" in md and "## PLL: toy test" in md
     assert "## PLL: toy other" not in md
-    assert md.count("| tuned |") == 3
+    assert md.count("| tuned |") == 5  # recovery and PLL tables, and a model-calls table per recovery table
     paths = table.write(res, tmp_path / "a")
     with open(paths["json"]) as f:
         assert json.load(f)["cells"] == json.loads(json.dumps(res["cells"]))
@@ -86,6 +86,43 @@ def test_markdown_png_json_and_cli_render(result, tmp_path, capsys):
     assert out["cells"] == json.loads(json.dumps(res["cells"])) and out["files"]["png"].endswith(".png")
 
 
+def _count_calls(alphas, n):
+    """Steps with a token of the largest remainder split of n tokens, written out here."""
+    x = n * np.diff(alphas) / (alphas[-1] - alphas[0])
+    c = np.floor(x).astype(int)
+    for i in np.argsort(-(x - c), kind="stable")[: n - c.sum()]:
+        c[i] += 1
+    return int(np.count_nonzero(c))
+
+
+def test_model_calls_per_sequence():
+    """Masked counts differ between sequences: the count sampler's calls are counted per
+    sequence (mean and range), the stochastic sampler's expected calls averaged."""
+    from mdm_ot.schedules import parse_alpha
+
+    cfg = dataclasses.replace(table.SMALL, task="random:0.6", steps=(2,), rows=("linear", "beta:1,0.2"), tune=False,
+                              batch_size=4, rows_per_call=4, pll=False)
+    den = PrevTokenDenoiser.random(0, 24, scale=2.0)
+    t = table.prepare(_records(4, 18, 2) + _records(4, 24, 5), cfg.task, 1, None, "toy test", 24)
+    n = t.hidden.sum(1)
+    r = table.run_table(den, cfg, t, [t], log=lambda m: None)
+    for spec in cfg.rows:
+        sched = parse_alpha(spec)
+        a = np.array([float(sched(v)) for v in (0.0, 0.5, 1.0)])
+        calls = np.array([_count_calls(a, int(ni)) for ni in n])
+        cell = next(c for c in r["cells"] if c["row"] == spec and c["sampler"] == "count-confidence")
+        assert cell["model_calls"] == pytest.approx(calls.mean(), abs=1e-12)
+        assert cell["model_calls_range"] == [calls.min(), calls.max()]
+        cell = next(c for c in r["cells"] if c["row"] == spec and c["sampler"] != "count-confidence")
+        assert cell["model_calls"] == 2
+        expected = np.mean([np.sum(1 - (1 - np.diff(a)) ** ni) for ni in n])
+        assert cell["expected_model_calls"] == pytest.approx(expected, rel=1e-5)  # float32 grid
+    c = next(c for c in r["cells"] if c["row"] == "beta:1,0.2" and c["sampler"] == "count-confidence")
+    assert c["model_calls_range"] == [1, 2]  # n = 11: [0, 11], 1 call; n = 14: [1, 13], 2 calls
+    md = table.to_markdown(r)
+    assert f"| beta:1,0.2 | {c['model_calls']:.2f} [1, 2] |" in md
+
+
 def test_config_validation():
     with pytest.raises(ValueError, match="unknown task"):
         table.TableConfig(task="cdr9")
@@ -95,5 +132,7 @@ def test_config_validation():
         table.TableConfig(chain="X")
     with pytest.raises(ValueError, match="batch_size"):
         table.TableConfig(batch_size=0)
-    assert cli.main(["antibody", "table", "--task", "cdr9"]) == 2
-    assert cli.main(["antibody", "table", "--steps", "2,x"]) == 2
+    for argv in (["antibody", "table", "--task", "cdr9"], ["antibody", "table", "--steps", "2,x"]):
+        with pytest.raises(SystemExit) as info:  # refused by argparse, before any work
+            cli.main(argv)
+        assert info.value.code == 2

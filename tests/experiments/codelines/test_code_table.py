@@ -164,3 +164,62 @@ def test_compare_with_linear_same_k_and_half_steps():
     assert set(c["half_steps"]) == {"2", "4"}
     np.testing.assert_allclose(c["half_steps"]["2"], [-0.2, np.hypot(0.04, 0.04)], rtol=1e-12)
     np.testing.assert_allclose(c["half_steps"]["4"], [-0.05, np.hypot(0.03, 0.04)], rtol=1e-12)
+
+
+def _split_calls(spec, k, length=D.LINE_LENGTH):
+    """Model calls of the count sampler, counted here: alpha from the schedule on the uniform
+    grid (float64), the largest remainder split written out, the nonzero steps counted."""
+    from mdm_ot.schedules import parse_alpha
+
+    sched = parse_alpha(spec)
+    a = np.array([float(sched(i / k)) for i in range(k + 1)])
+    x = length * np.diff(a) / (a[-1] - a[0])
+    c = np.floor(x).astype(int)
+    for i in np.argsort(-(x - c), kind="stable")[: length - c.sum()]:
+        c[i] += 1
+    return int(np.count_nonzero(c)), a
+
+
+def test_model_calls_and_equal_calls_comparison():
+    params = M.init_params(2, TINY)
+    data = _small_data()
+    kw = dict(task="unconditional", tune=False, params_config=(params, TINY, {}), data=data,
+              sizes=TB.TableSizes(samples=3), progress=False)
+    specs = ("linear", "beta:1,0.2")
+    result = TB.run_table(steps_list=(6, 8), baselines=specs, **kw)
+    count, stoch = (result["results"]["unconditional"][s] for s in ("count", "stochastic"))
+    expected_m = {}
+    for spec in specs:
+        for k in (6, 8):
+            m, a = _split_calls(spec, k)
+            expected_m[spec, k] = m
+            cell = count[spec]["cells"][str(k)]
+            assert cell["model_calls"] == m and cell["model_calls_per_block"] == [m]
+            # stochastic: every grid step has alpha_k > alpha_(k-1); a position is revealed at
+            # step k with probability alpha_k - alpha_(k-1), independently
+            sc = stoch[spec]["cells"][str(k)]
+            assert sc["model_calls"] == k
+            np.testing.assert_allclose(sc["expected_model_calls"], np.sum(1 - (1 - np.diff(a)) ** D.LINE_LENGTH),
+                                       rtol=1e-5)  # the sampler's grid is float32
+    # the back-loaded Beta schedule leaves steps empty: 5 and 6 calls at K = 6 and 8; linear never does
+    assert [expected_m["beta:1,0.2", k] for k in (6, 8)] == [5, 6]
+    assert all(expected_m["linear", k] == k for k in (6, 8))
+    eq = result["equal_model_calls"]["unconditional"]
+    assert set(eq["rows"]) == {"beta:1,0.2"} and set(eq["rows"]["beta:1,0.2"]) == {"6", "8"}
+    assert set(eq["reference_cells"]) == {"5", "6"}
+    # linear at 6 steps is the table's own column
+    assert eq["reference_cells"]["6"] == count["linear"]["cells"]["6"]
+    for name, row in eq["rows"].items():
+        for k, d in row.items():
+            m = expected_m[name, int(k)]
+            assert d["model_calls"] == m and eq["reference_cells"][str(m)]["model_calls"] == m
+            (mt, et), (mr, er) = count[name]["cells"][k]["valid_distinct"], eq["reference_cells"][str(m)]["valid_distinct"]
+            np.testing.assert_allclose(d["difference"], [mt - mr, np.hypot(et, er)], rtol=1e-12, atol=1e-15)
+    # linear at 5 steps (not a column) is evaluated as the table evaluates a column K = 5
+    other = TB.run_table(steps_list=(5,), baselines=("linear",), **kw)
+    assert eq["reference_cells"]["5"] == other["results"]["unconditional"]["count"]["linear"]["cells"]["5"]
+    md = TB.to_markdown(result)
+    assert "Model calls (count sampler)" in md and "Model calls (stochastic sampler)" in md
+    assert "| beta:1,0.2 | 5 | 6 |" in md
+    d = eq["rows"]["beta:1,0.2"]["8"]["difference"]
+    assert f"m=6: {d[0]:+.3f} ± {d[1]:.3f}" in md and "At equal model calls (unconditional, count sampler)" in md
