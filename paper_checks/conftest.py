@@ -8,6 +8,10 @@ cases with ``case_tally(name)`` and require a minimum share of finite ones
 into divergent ones, where only "both diverge at the same end" is compared. At the end of
 the run pytest prints, per check, the number of cases and the worst deviation, then the
 tallies (``pytest paper_checks -q``).
+
+The records travel as the test's ``user_properties`` and are summed from the test reports,
+so the summary is the same whether the tests run in this process or in pytest-xdist workers
+(``-n 2``), whose reports reach the controlling process.
 """
 
 import collections
@@ -17,6 +21,8 @@ import pytest
 _WORST: dict[str, float] = collections.defaultdict(float)
 _CASES: collections.Counter = collections.Counter()
 _TALLIES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+_CURRENT: list = [None]  # the test item running in this process (records go to it)
+_DEVIATION, _CASE = "paper_check_deviation", "paper_check_case"
 
 KINDS = ("finite", "divergent", "skipped")
 
@@ -26,8 +32,7 @@ def record_deviation():
     """``record(name, value)``: keep the largest ``value`` seen under ``name``."""
 
     def record(name: str, value: float) -> None:
-        _WORST[name] = max(_WORST[name], float(value))
-        _CASES[name] += 1
+        _CURRENT[0].user_properties.append((_DEVIATION, (name, float(value))))
 
     return record
 
@@ -43,7 +48,7 @@ class CaseTally:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         self.counts[kind] += 1
-        _TALLIES[self.name][kind] += 1
+        _CURRENT[0].user_properties.append((_CASE, (self.name, kind)))
 
     def require(self, min_finite_fraction: float, min_divergent: int = 0) -> None:
         """Assert that at least ``min_finite_fraction`` of the cases that ran (not skipped)
@@ -66,6 +71,24 @@ def case_tally():
     """``case_tally(name)``: a fresh :class:`CaseTally` for this test (also summed into the
     end-of-run summary under ``name``)."""
     return CaseTally
+
+
+def pytest_runtest_setup(item):
+    _CURRENT[0] = item
+
+
+def pytest_runtest_logreport(report):
+    # The teardown report carries every record of the test (setup and call included).
+    if report.when != "teardown":
+        return
+    for key, value in report.user_properties:
+        if key == _DEVIATION:
+            name, dev = value
+            _WORST[name] = max(_WORST[name], float(dev))
+            _CASES[name] += 1
+        elif key == _CASE:
+            name, kind = value
+            _TALLIES[name][kind] += 1
 
 
 def pytest_terminal_summary(terminalreporter):
