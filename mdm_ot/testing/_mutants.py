@@ -331,4 +331,26 @@ MUTANTS: tuple[Mutant, ...] = (
         ("tests/tuning/test_tuning.py",),
         "gradient tuning descends a maximized objective",
     ),
+    # ---------------------------------------------------------------- tuning engine, outputs, CLI
+    Mutant(
+        "answer_nonfinite_score_scored", "tuning/_protocol.py",
+        "    if not math.isfinite(score):\n        raise EvaluationError(",
+        "    if False:\n        raise EvaluationError(",
+        ("tests/tuning/test_protocol.py",),
+        "an evaluator's NaN or infinite score is scored instead of failing the trial",
+    ),
+    Mutant(
+        "atomic_file_leaves_temporary", "_io.py",
+        "        with contextlib.suppress(OSError):\n            os.unlink(tmp)\n        raise",
+        "        raise",
+        ("tests/test_io.py",),
+        "a failed or interrupted atomic write leaves its temporary file behind",
+    ),
+    Mutant(
+        "interrupt_exit_status", "cli/__init__.py",
+        "    return 128 + signum",
+        "    return 1",
+        ("tests/cli/test_cli_signals.py",),
+        "Ctrl-C / SIGTERM exit with status 1 instead of 130 / 143",
+    ),
 )
