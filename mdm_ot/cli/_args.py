@@ -144,3 +144,47 @@ def antibody_task(text: str) -> str:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def add_split_options(parser, *, length_help: str = "number of masked positions L") -> None:
+    """The options of the count sampler's token split, shared by ``transfer-tokens`` and
+    ``export``: ``--alpha``, ``--length``, ``--steps``, ``--block-length``,
+    ``--min-tokens-per-step``, ``--drop-empty`` (checked together by :func:`check_split_options`)."""
+    from mdm_ot.cli._limits import MAX_BLOCK_LENGTH, MAX_LENGTH, MAX_STEPS
+
+    parser.add_argument("--alpha", required=True, help=ALPHA_HELP)
+    parser.add_argument("--length", type=integer("--length", 1, MAX_LENGTH), required=True,
+                        help=f"{length_help} in [1, {MAX_LENGTH}]")
+    parser.add_argument("--steps", type=integer("--steps", 1, MAX_STEPS), required=True,
+                        help=f"total number of steps K in [1, {MAX_STEPS}] (over all blocks)")
+    parser.add_argument("--block-length", type=integer("--block-length", 1, MAX_BLOCK_LENGTH), default=None,
+                        help="semi-autoregressive block length B (divides L; K divisible by L / B); default L")
+    parser.add_argument("--min-tokens-per-step", type=integer("--min-tokens-per-step", 0, MAX_LENGTH), default=0,
+                        metavar="M", help="every step reveals at least M tokens (M * K <= L), following alpha "
+                        "as closely as possible (least squares); default 0")
+    parser.add_argument("--drop-empty", action="store_true",
+                        help="leave out the steps that reveal no token (fewer steps, same model calls)")
+
+
+def check_split_options(args) -> None:
+    """The size rules of the split, each error naming its option (before any work).
+
+    Raises:
+      ValueError: B not dividing L, K not divisible by L / B, or M * K > L.
+    """
+    length, steps, block = args.length, args.steps, args.block_length
+    if block is not None:
+        if block > length:
+            raise ValueError(f"--block-length: {block} exceeds --length {length}; allowed: a divisor of L")
+        if length % block:
+            raise ValueError(f"--block-length: {block} does not divide --length {length}; allowed: a divisor of L")
+        nb = length // block
+        if steps % nb:
+            raise ValueError(f"--steps: {steps} is not divisible by the number of blocks L / B = {nb}; allowed: a "
+                             "multiple of L / B")
+    nb = 1 if block is None else length // block
+    spb, tokens, m = steps // nb, length // nb, args.min_tokens_per_step
+    if m * spb > tokens:  # per block: K / nb steps share the block's L / nb tokens
+        where = f" (per block: {spb} steps, {tokens} tokens)" if nb > 1 else ""
+        raise ValueError(f"--min-tokens-per-step {m}: M*K = {m * spb} exceeds the length L = {tokens}{where}; "
+                         f"allowed: M <= {tokens // spb}")

@@ -7,8 +7,7 @@ import json
 import os
 import sys
 
-from mdm_ot.cli._args import ALPHA_HELP, integer, write_json
-from mdm_ot.cli._limits import MAX_BLOCK_LENGTH, MAX_LENGTH, MAX_STEPS
+from mdm_ot.cli._args import add_split_options, check_split_options, write_json
 
 __all__ = ["register", "export_report"]
 
@@ -31,18 +30,7 @@ def register(sub) -> None:
         "Python file for that sampler (default mdm_ot_<format>_<alpha>_L<L>_K<K>[_B<B>].py); its docstring says "
         "the convention, sizes, rounding and how to use it (docs/export.md). --json: the table on stdout too.",
     )
-    e.add_argument("--alpha", required=True, help=ALPHA_HELP)
-    e.add_argument("--length", type=integer("--length", 1, MAX_LENGTH), required=True,
-                   help=f"generation length L in [1, {MAX_LENGTH}]")
-    e.add_argument("--steps", type=integer("--steps", 1, MAX_STEPS), required=True,
-                   help=f"total number of steps K in [1, {MAX_STEPS}] (over all blocks)")
-    e.add_argument("--block-length", type=integer("--block-length", 1, MAX_BLOCK_LENGTH), default=None,
-                   help="block length B (divides L; K divisible by L / B); default L (one block)")
-    e.add_argument("--min-tokens-per-step", type=integer("--min-tokens-per-step", 0, MAX_LENGTH), default=0,
-                   metavar="M", help="every step reveals at least M tokens (M * K <= L); default 0 (json, npy, "
-                   "llada)")
-    e.add_argument("--drop-empty", action="store_true",
-                   help="leave out the steps that reveal no token (json, npy, llada)")
+    add_split_options(e, length_help="generation length L")
     e.add_argument("--format", default="json", choices=FORMAT_CHOICES, help="default json")
     e.add_argument("--out", default=None, metavar="FILE", help="output file (json: default stdout)")
     e.add_argument("--json", action="store_true", help="also print the table as one JSON object on stdout")
@@ -59,24 +47,6 @@ def export_report(alpha: str, length: int, steps: int, block_length: int | None 
 
     return export_table(alpha, length, steps, block_length=block_length,
                         min_tokens_per_step=min_tokens_per_step, drop_empty=drop_empty)
-
-
-def _check_sizes(args) -> None:
-    """The size rules of the count sampler, named by option (before any work)."""
-    length, steps, block = args.length, args.steps, args.block_length
-    if block is not None:
-        if block > length:
-            raise ValueError(f"--block-length: {block} exceeds --length {length}; allowed: a divisor of L")
-        if length % block:
-            raise ValueError(f"--block-length: {block} does not divide --length {length}; allowed: a divisor of L")
-        nb = length // block
-        if steps % nb:
-            raise ValueError(f"--steps: {steps} is not divisible by the number of blocks L / B = {nb}; allowed: a "
-                             "multiple of L / B")
-    m = args.min_tokens_per_step
-    if m * steps > length:
-        raise ValueError(f"--min-tokens-per-step: M * K = {m} * {steps} exceeds --length {length}; allowed: M <= "
-                         f"{length // steps}")
 
 
 def _check_out(args) -> None:
@@ -105,7 +75,7 @@ def _cmd_export(args) -> int:
     from mdm_ot.sampling import default_export_name
     from mdm_ot.schedules import parse_alpha
 
-    _check_sizes(args)
+    check_split_options(args)
     if args.format in NATIVE_FORMATS:
         check_native(args.format, length=args.length, block_length=args.block_length,
                      min_tokens_per_step=args.min_tokens_per_step, drop_empty=args.drop_empty, names=_OPTION_NAMES)

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from mdm_ot.cli._args import ALPHA_HELP, integer, write_json
-from mdm_ot.cli._limits import MAX_BLOCK_LENGTH, MAX_LENGTH, MAX_STEPS
+from mdm_ot.cli._args import add_split_options, check_split_options, write_json
 
-__all__ = ["check_min_tokens", "register", "transfer_tokens_report"]
+__all__ = ["register", "transfer_tokens_report"]
 
 
 def register(sub) -> None:
@@ -18,37 +17,9 @@ def register(sub) -> None:
         "tokens to the earliest steps among ties (LLaDA's split for the linear schedule); "
         "per block with --block-length. Model calls: the steps that reveal at least one token.",
     )
-    c.add_argument("--alpha", required=True, help=ALPHA_HELP)
-    c.add_argument("--length", type=integer("--length", 1, MAX_LENGTH), required=True,
-                   help=f"number of masked positions L in [1, {MAX_LENGTH}]")
-    c.add_argument("--steps", type=integer("--steps", 1, MAX_STEPS), required=True,
-                   help=f"number of steps K in [1, {MAX_STEPS}] (over all blocks)")
-    c.add_argument("--block-length", type=integer("--block-length", 1, MAX_BLOCK_LENGTH), default=None,
-                   help="semi-autoregressive block length B (divides L; K divisible by L / B)")
-    c.add_argument("--min-tokens-per-step", type=integer("--min-tokens-per-step", 0, MAX_LENGTH), default=0,
-                   metavar="M", help="every step reveals at least M tokens (M * steps per block <= tokens "
-                   "per block), following alpha as closely as possible (least squares); default 0")
-    c.add_argument("--drop-empty", action="store_true",
-                   help="leave out the steps that reveal no token (fewer steps, same model calls)")
+    add_split_options(c)
     c.add_argument("--json", action="store_true", help="one JSON object on stdout")
     c.set_defaults(func=_cmd_transfer_tokens)
-
-
-def check_min_tokens(min_tokens: int, length: int, steps: int, block_length: int | None = None) -> None:
-    """Refuse ``--min-tokens-per-step M`` with M * K > L (per block: K the steps per block and
-    L the block length), naming the option.
-
-    Raises:
-      ValueError: on bad sizes or M too large.
-    """
-    from mdm_ot.sampling import check_sizes
-
-    nb, spb = check_sizes(steps, length, block_length)
-    tokens = length // nb
-    if min_tokens * spb > tokens:
-        where = f" (per block: {spb} steps, {tokens} tokens)" if nb > 1 else ""
-        raise ValueError(f"--min-tokens-per-step {min_tokens}: M*K = {min_tokens * spb} exceeds the length "
-                         f"L = {tokens}{where}; allowed: M <= {tokens // spb}")
 
 
 def transfer_tokens_report(alpha: str, length: int, steps: int, block_length: int | None = None, *,
@@ -60,7 +31,6 @@ def transfer_tokens_report(alpha: str, length: int, steps: int, block_length: in
     """
     from mdm_ot.sampling import export_table
 
-    check_min_tokens(min_tokens_per_step, length, steps, block_length)
     table = export_table(alpha, length, steps, block_length=block_length,
                          min_tokens_per_step=min_tokens_per_step, drop_empty=drop_empty)
     out = {
@@ -86,6 +56,7 @@ def transfer_tokens_report(alpha: str, length: int, steps: int, block_length: in
 
 
 def _cmd_transfer_tokens(args) -> int:
+    check_split_options(args)
     out = transfer_tokens_report(args.alpha, args.length, args.steps, args.block_length,
                                  min_tokens_per_step=args.min_tokens_per_step, drop_empty=args.drop_empty)
     if args.json:

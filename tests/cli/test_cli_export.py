@@ -95,7 +95,7 @@ def test_format_choices_are_the_library_formats():
     (["--length", "0"], "--length must be an integer in [1,"),
     (["--steps", "0"], "--steps must be an integer in [1,"),
     (["--format", "llamacpp"], "invalid choice: 'llamacpp'"),
-    (["--min-tokens-per-step", "3"], "--min-tokens-per-step: M * K = 3 * 4 exceeds --length 10"),
+    (["--min-tokens-per-step", "3"], "--min-tokens-per-step 3: M*K = 12 exceeds the length L = 10"),
     (["--format", "npy", "--out", "x.txt"], "--out: 'x.txt' must end in .npy"),
     (["--format", "llada", "--out", "my-schedule.py"], "--out: 'my-schedule.py' must be a Python module"),
     (["--format", "llada", "--out", "missing/x.py"], "--out: the folder"),
