@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
-from mdm_ot.cli._args import integer, write_json
-from mdm_ot.cli._limits import MAX_CASES, MAX_SEED
+from mdm_ot.cli._args import integer, seed, write_json
+from mdm_ot.cli._limits import MAX_CASES
 
 __all__ = ["register"]
 
@@ -19,7 +19,7 @@ def register(sub) -> None:
         "force over the state space against the reduced formulas) and prints a table.",
     )
     t.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    t.add_argument("--seed", type=integer("seed", 0, MAX_SEED), default=None,
+    t.add_argument("--seed", type=seed(), default=None,
                    help="random seed (default: fresh)")
     t.add_argument("--cases", type=integer("cases", 1, MAX_CASES), default=6,
                    help=f"random cases per statement (default 6, at most {MAX_CASES})")

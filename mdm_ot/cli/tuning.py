@@ -13,7 +13,7 @@ import math
 import os
 import sys
 
-from mdm_ot.cli._args import integer, number, write_json
+from mdm_ot.cli._args import integer, number, seed, write_json
 from mdm_ot.cli._limits import (
     MAX_GRID_SIDE,
     MAX_HEARTBEAT,
@@ -22,7 +22,6 @@ from mdm_ot.cli._limits import (
     MAX_RESTARTS,
     MAX_RETRIES,
     MAX_SAMPLES,
-    MAX_SEED,
     MAX_STEPS,
     MAX_TEMPERATURE,
     MAX_TRIALS,
@@ -104,7 +103,7 @@ def register(sub) -> None:
     t.add_argument("--free-form", action="store_true",
                    help="also tune a free-form schedule on the K-step grid (differentiable objectives), "
                    "to see how far the best Beta schedule is from the best of any shape")
-    t.add_argument("--seed", type=integer("--seed", 0, MAX_SEED), default=0,
+    t.add_argument("--seed", type=seed(), default=0,
                    help="seed of subsets, restarts and samplers (default 0)")
     t.add_argument("--json", action="store_true", help="one JSON object on stdout")
     t.add_argument("--plot", metavar="FILE.png", default=None,
