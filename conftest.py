@@ -1,9 +1,21 @@
 """Shared pytest set-up: float64 (accuracy is the point of these tests) and Hypothesis profiles."""
 
 import os
+from pathlib import Path
 
-import jax
-from hypothesis import HealthCheck, Phase, settings
+# JAX's persistent compilation cache (issue 14): most of a test run is XLA compilation, and
+# a repeated run (the mutation suite re-runs the tests on every mutant; a developer's second
+# run) finds unchanged programs on disk. Keyed by the compiled program, so a changed library
+# compiles afresh. Set before jax is imported, through the environment, so that the CLI tests'
+# subprocesses share it. A size limit turns on jax's file lock (filelock), needed because
+# pytest-xdist workers write to the cache at the same time. Opt out: MDM_OT_TEST_JAX_CACHE=0.
+if os.environ.get("MDM_OT_TEST_JAX_CACHE", "1") != "0":
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(Path(__file__).resolve().parent / ".pytest_cache" / "jax"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(4 * 2**30))
+
+import jax  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 

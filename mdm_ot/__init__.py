@@ -10,6 +10,8 @@ The core API is re-exported here by name; the packages hold the rest:
 - :mod:`mdm_ot.bruteforce`: paths, rates and energies by summing over the state space;
 - :mod:`mdm_ot.sampling`: few-step samplers, exact oracles, exact output distributions;
 - :mod:`mdm_ot.tuning`: objectives and the search for a schedule (:func:`tune`);
+- :mod:`mdm_ot.model_only`: the schedule from a denoiser's own dependence profile, with no
+  task evaluation (our construction beyond the paper, docs/model_only.md);
 - :mod:`mdm_ot.stats`: Kendall's tau, means and standard errors.
 
 Example:
@@ -30,7 +32,8 @@ _FACE: dict[str, tuple[str, ...]] = {
     "mdm_ot._pytree": ("frozen_pytree", "register_dataclass"),
     "mdm_ot.bruteforce": ("conditional_kinetic_energy", "geodesic_energy", "kinetic_energy", "nelbo"),
     "mdm_ot.energies": ("discrete_geodesic_energy", "energy_constants", "energy_summary",
-                        "minimum_reduced_energy", "reduced_energy"),
+                        "minimum_reduced_energy", "reduced_energy", "reduced_integrand_exponents"),
+    "mdm_ot.model_only": ("exact_profile", "model_only_grid", "model_only_schedule", "monte_carlo_profile"),
     "mdm_ot.quadrature": ("QuadResult", "integrate01"),
     "mdm_ot.sampling": ("divergences", "exact_output", "export_table", "markov_oracle", "model_calls",
                         "num_transfer_tokens", "sample_count", "sample_stochastic", "sampler_model_calls",
@@ -40,7 +43,7 @@ _FACE: dict[str, tuple[str, ...]] = {
     "mdm_ot.tuning": ("make_objective", "parse_target", "tune"),
 }
 #: The packages reachable as attributes (``mdm_ot.sampling``) without an explicit import.
-_PACKAGES = ("bruteforce", "energies", "quadrature", "sampling", "schedules", "stats", "tuning")
+_PACKAGES = ("bruteforce", "energies", "model_only", "quadrature", "sampling", "schedules", "stats", "tuning")
 _WHERE = {name: module for module, names in _FACE.items() for name in names}
 
 __version__ = "0.1.0"

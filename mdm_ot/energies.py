@@ -30,12 +30,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from mdm_ot._jacobi import integrate_power01
 from mdm_ot.quadrature import QuadResult, describe_status, integrate01
 from mdm_ot.schedules import Identity, InterpSchedule, MaskSchedule
 
 __all__ = [
     "EnergyConstants",
     "reduced_integrand",
+    "reduced_integrand_exponents",
     "reduced_energy",
     "energy_constants",
     "kinetic_constant",
@@ -62,11 +64,41 @@ def reduced_integrand(alpha: MaskSchedule, gamma: InterpSchedule | None = None):
     return f
 
 
+def reduced_integrand_exponents(
+    alpha: MaskSchedule, gamma: InterpSchedule | None = None
+) -> tuple[jax.Array, jax.Array] | None:
+    r"""Endpoint exponents :math:`(p, q)` of :math:`4\theta'^2/\gamma' = t^p (1-t)^q h(t)`
+    where both schedules know theirs, else ``None``.
+
+    :math:`p = 2p_\theta - p_\gamma`, :math:`q = 2q_\theta - q_\gamma` from
+    :meth:`~mdm_ot.schedules.MaskSchedule.theta_rate_exponents` and
+    :meth:`~mdm_ot.schedules.InterpSchedule.rate_exponents`; the energy is finite iff
+    both exceed -1. For the Beta family with :math:`\gamma = t`: :math:`(2a-2, 2b-2)`.
+
+    References:
+      The paper's Eq. 14; MATH.md section 3 (finite iff a > 1/2 and b > 1/2).
+    """
+    gamma = Identity() if gamma is None else gamma
+    theta_exp, gamma_exp = alpha.theta_rate_exponents(), gamma.rate_exponents()
+    if theta_exp is None or gamma_exp is None:
+        return None
+    return 2.0 * theta_exp[0] - gamma_exp[0], 2.0 * theta_exp[1] - gamma_exp[1]
+
+
 def reduced_energy(alpha: MaskSchedule, gamma: InterpSchedule | None = None) -> QuadResult:
     r"""The reduced energy :math:`e(\alpha, \gamma)` by quadrature, +inf where it diverges.
 
     Jit- and vmap-compatible: a batch of schedules (leaves with a batch axis) under
     ``jax.vmap`` gives a batch of results; differentiable in the schedules' parameters.
+
+    Where both schedules know the endpoint exponents of their rates
+    (:func:`reduced_integrand_exponents`: the Beta family, sin², linear, the optimal
+    schedule of a Beta or identity ``gamma``, each with a Beta or identity ``gamma``),
+    a two-node Gauss-Jacobi rule with weight :math:`t^p (1-t)^q` integrates the smooth
+    rest, and the exponents decide divergence exactly (:math:`p \le -1` or
+    :math:`q \le -1`); otherwise the general tanh-sinh rule
+    :func:`~mdm_ot.quadrature.integrate01` does (docs/quadrature.md, "Which path a
+    schedule takes").
 
     .. math::
         e(\alpha,\gamma) = 4\int_0^1 \theta'(t)^2 / \gamma'(t)\,dt \;\ge\; \pi^2,
@@ -80,7 +112,11 @@ def reduced_energy(alpha: MaskSchedule, gamma: InterpSchedule | None = None) -> 
     References:
       The paper's Eq. 14, Lemma 3.5.
     """
-    return integrate01(reduced_integrand(alpha, gamma))
+    gamma = Identity() if gamma is None else gamma
+    exponents = reduced_integrand_exponents(alpha, gamma)
+    if exponents is None:
+        return integrate01(reduced_integrand(alpha, gamma))
+    return integrate_power01(reduced_integrand(alpha, gamma), *exponents)
 
 
 class EnergyConstants(NamedTuple):

@@ -34,6 +34,7 @@ __all__ = [
     "describe_status",
     "endpoint_exponents",
     "exponent_tolerance",
+    "integrand_dtype",
     "integrate01",
     "num_nodes",
 ]
@@ -453,8 +454,9 @@ def _check_level(level) -> None:
         raise ValueError(f"level must be in [1, 12] (step h = 2^-level), got {level}")
 
 
-def _integrand_dtype(f, dtype) -> np.dtype:
-    """The float dtype to integrate in: the given one, else the one ``f`` asks for."""
+def integrand_dtype(f, dtype) -> np.dtype:
+    """The float dtype :func:`integrate01` integrates ``f`` in: ``dtype`` if given, else the one
+    ``f`` returns on weakly typed float nodes (docs/quadrature.md, "Dtypes")."""
     if dtype is not None:
         dt = np.dtype(dtype)
     else:
@@ -549,7 +551,7 @@ def integrate01(
       Takahasi & Mori (1974); docs/quadrature.md.
     """
     _check_level(level)
-    dt = _integrand_dtype(f, dtype)
+    dt = integrand_dtype(f, dtype)
     if rtol is None:
         rtol = 1e-10 if dt == np.dtype(np.float64) else 1e-5
     for name, tol in (("rtol", rtol), ("atol", atol)):
@@ -587,7 +589,7 @@ def endpoint_exponents(
     References: Eq. 14 of arXiv:2509.13866 (finite iff both exponents exceed -1).
     """
     _check_level(level)
-    dt = _integrand_dtype(f, dtype)
+    dt = integrand_dtype(f, dtype)
     rule = _rule(int(level), dt.name)
     vals = _evaluate(f, rule)
     _, (p0, p1) = _combine(

@@ -17,6 +17,7 @@ __all__ = [
     "MAX_TRIALS",
     "MAX_RETRIES",
     "MAX_HEARTBEAT",
+    "MAX_PROFILE_SAMPLES",
     "MAX_BATCH",
     "MAX_BLOCK_LENGTH",
     "MAX_CASES",
@@ -139,3 +140,7 @@ MAX_RETRIES = 100
 #: ``tune --heartbeat`` seconds: a dead worker's trial is re-queued after 2 heartbeats; an
 #: hour between heartbeats is the longest wait that still resumes the same day.
 MAX_HEARTBEAT = 3600
+
+#: ``tune --model ... --profile-samples``: Monte-Carlo draws of the path for a model's dependence
+#: profile; each costs a few forward passes of the model, so 2^16 is hours of a GPU.
+MAX_PROFILE_SAMPLES = 1 << 16

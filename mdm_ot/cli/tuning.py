@@ -19,6 +19,7 @@ from mdm_ot.cli._limits import (
     MAX_HEARTBEAT,
     MAX_ITERATIONS,
     MAX_LENGTH,
+    MAX_PROFILE_SAMPLES,
     MAX_RESTARTS,
     MAX_RETRIES,
     MAX_SAMPLES,
@@ -88,8 +89,18 @@ def register(sub) -> None:
     t.add_argument("--metric", default="kl", choices=("kl", "kl-reverse", "tv", "invalid"),
                    help="kl = KL(q||p) (default), kl-reverse = KL(p||q), tv, invalid = mass off the support of q")
     t.add_argument("--grid", type=_grid_spec, default="paper", help=f"the grid (or the box of tpe/cmaes): {GRID_SPECS}")
-    t.add_argument("--method", default="grid", choices=("grid", "two-stage", "gradient"),
-                   help="toy targets without a study option: grid (default), two-stage, gradient")
+    t.add_argument("--method", default="grid", choices=("grid", "two-stage", "gradient", "model-only"),
+                   help="toy targets without a study option: grid (default), two-stage, gradient; model-only: "
+                   "the schedule from the dependence profile alone, no evaluation (docs/model_only.md)")
+    t.add_argument("--per-step", default="second-order", choices=("second-order", "exact"),
+                   help="model-only: minimize the second-order step costs (default) or the exact chain-rule "
+                   "terms (exact targets only)")
+    t.add_argument("--model", default=None, choices=("antibody", "code"),
+                   help="model-only with a real model instead of --target: estimate its dependence profile "
+                   "by Monte Carlo (costs model calls, reported)")
+    t.add_argument("--profile-samples", type=integer("--profile-samples", 2, MAX_PROFILE_SAMPLES), default=256,
+                   help=f"--model: Monte-Carlo samples of the path for the profile, in [1, {MAX_PROFILE_SAMPLES}] "
+                   "(default 256)")
     t.add_argument("--coarse-size", type=integer("--coarse-size", 1, MAX_SAMPLES), default=64,
                    help="two-stage: items per schedule in the coarse pass (default 64)")
     t.add_argument("--fine-size", type=integer("--fine-size", 1, MAX_SAMPLES), default=1024,
@@ -155,6 +166,10 @@ def _is_study(args) -> bool:
 def _cmd_tune(args) -> int:
     if args.report:
         return _cmd_report(args)
+    if args.model is not None:
+        return _cmd_model(args)
+    if args.method != "model-only" and (args.per_step != "second-order" or args.profile_samples != 256):
+        raise ValueError("--per-step / --profile-samples: only with --method model-only")
     if (args.target is None) == (args.command is None):
         raise ValueError("tune: give exactly one of --target (a toy target) and --command (your evaluator), "
                          "or --study NAME --report")
@@ -335,6 +350,55 @@ def _write_out(out: dict, folder: str) -> None:
             pyplot().close(fig)
 
 
+# ----------------------------------------------------------------------------- model-only
+
+
+def _cmd_model(args) -> int:
+    """``--model antibody|code --method model-only``: the profile from the model, then the grid."""
+    if args.method != "model-only":
+        raise ValueError(f"--model: only with --method model-only (got --method {args.method})")
+    if args.target is not None or args.command is not None or _is_study(args):
+        raise ValueError("--model: the model is the target; drop --target, --command and the study options")
+    if args.steps is None:
+        raise ValueError("--steps: required (the number of sampling steps K >= 1)")
+    if args.per_step != "second-order":
+        raise ValueError("--per-step exact: needs an exact target (--target); a model's profile is second-order")
+    if args.order != "random" or args.temperature is not None or args.metric != "kl" or args.free_form \
+            or args.plot is not None:
+        raise ValueError("--order, --temperature, --metric, --free-form, --plot: not with --model")
+    from mdm_ot.experiments.model_only import model_profile
+    from mdm_ot.tuning import tune
+
+    profile = model_profile(args.model, num_samples=args.profile_samples, seed=args.seed,
+                            progress=not args.json and sys.stderr.isatty())
+    sampler = args.sampler if args.sampler in ("stochastic", "count") else None
+    out = tune(profile, "model-only", steps=args.steps, sampler=sampler)
+    out["settings"]["model"] = args.model
+    out["settings"]["profile_samples"] = args.profile_samples
+    return _emit_model_only(out, args)
+
+
+def _emit_model_only(out: dict, args) -> int:
+    if args.json:
+        write_json(out, allow_nan=False)
+        return 0
+    s = out["settings"]
+    print(f"model-only schedule ({s['per_step']} steps), K = {s['steps']}, {out['sampler']} sampler: "
+          f"{out['objective_evaluations']} objective evaluations, {out['profile_model_calls']} model calls "
+          f"for the profile ({out['profile']['method']})")
+    print("  alpha on the grid: " + " ".join(f"{a:.4f}" for a in out["alpha_grid"]))
+    if out["tokens_per_step"] is not None:
+        print("  tokens per step: " + " ".join(str(c) for c in out["tokens_per_step"]))
+    print(f"  sampler model calls: {out['model_calls']}; predicted path KL {_fmt(out['predicted_path_kl'])}")
+    if out["info"].get("note"):
+        print(f"  note: {out['info']['note']}")
+    if "after_the_fact" in out:
+        a = out["after_the_fact"]
+        print(f"  after the fact (not used for the choice): {a['label']} = {_fmt(a['value'])}, "
+              f"exact path KL = {_fmt(a['chain_rule_path_kl'])}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- a toy target
 
 
@@ -346,7 +410,9 @@ def _cmd_toy(args) -> int:
                       coarse_size=args.coarse_size, fine_size=args.fine_size, top_k=args.top_k,
                       iterations=args.iterations, learning_rate=args.learning_rate, restarts=args.restarts,
                       free_form=args.free_form, seed=args.seed, plot=args.plot,
-                      progress=not args.json and sys.stderr.isatty())
+                      progress=not args.json and sys.stderr.isatty(), per_step=args.per_step)
+    if args.method == "model-only":
+        return _emit_model_only(out, args)
     if args.json:
         write_json(out, allow_nan=False)
         return 0

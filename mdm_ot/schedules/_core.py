@@ -95,6 +95,17 @@ class InterpSchedule(abc.ABC):
         """
         return jnp.log(gamma_and_rate(self, t, tc)[2])
 
+    def rate_exponents(self) -> tuple[jax.Array, jax.Array] | None:
+        r"""Exponents :math:`(p, q)` with :math:`\gamma'(t) = t^p (1-t)^q h(t)`, :math:`h`
+        smooth and positive on :math:`[0, 1]`; ``None`` (the default) where the family does
+        not know them.
+
+        A family that knows them lets :func:`mdm_ot.energies.reduced_energy` take its
+        Gauss-Jacobi path and decide divergence from the exponents exactly
+        (docs/quadrature.md, "Which path a schedule takes").
+        """
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"
 
@@ -142,6 +153,17 @@ class MaskSchedule(abc.ABC):
     def log_theta_rate(self, t: ArrayLike, tc: ArrayLike | None = None) -> jax.Array:
         r""":math:`\log \theta'(t)`, by autodiff unless a family knows it in log form."""
         return jnp.log(theta_and_rate(self, t, tc)[1])
+
+    def theta_rate_exponents(self) -> tuple[jax.Array, jax.Array] | None:
+        r"""Exponents :math:`(p, q)` with :math:`\theta'(t) = t^p (1-t)^q h(t)`, :math:`h`
+        smooth and positive on :math:`[0, 1]`; ``None`` (the default) where the family does
+        not know them.
+
+        With :meth:`InterpSchedule.rate_exponents` they give the endpoint exponents of the
+        energy integrand :math:`4\theta'^2/\gamma'`: :math:`2p - p_\gamma` and
+        :math:`2q - q_\gamma` (docs/quadrature.md, "Which path a schedule takes").
+        """
+        return None
 
     def log_pair(self, t: ArrayLike, tc: ArrayLike | None = None) -> tuple[jax.Array, jax.Array]:
         r"""Return :math:`(\log\alpha(t), \log(1 - \alpha(t)))`.

@@ -65,6 +65,9 @@ class Identity(InterpSchedule):
     def log_rate(self, t, tc=None):
         return jnp.zeros_like(_as_float(t))
 
+    def rate_exponents(self):
+        return 0.0, 0.0  # gamma' = 1
+
     @property
     def spec(self) -> str:
         return "t"
@@ -97,6 +100,9 @@ class BetaCDF(InterpSchedule):
         t = _as_float(t, self.a, self.b)
         return log_density(self.a, self.b, t, _tc_of(t, tc))
 
+    def rate_exponents(self):
+        return self.a - 1.0, self.b - 1.0  # gamma' = t^(a-1) (1-t)^(b-1) / B(a, b)
+
     @property
     def spec(self) -> str:
         return f"beta:{_fmt(self.a)},{_fmt(self.b)}"
@@ -128,6 +134,9 @@ class Linear(MaskSchedule):
 
     def inverse(self, alpha):
         return _as_float(alpha)
+
+    def theta_rate_exponents(self):
+        return -0.5, -0.5  # theta = arcsin sqrt(t): theta' = t^(-1/2) (1-t)^(-1/2) / 2
 
     @property
     def spec(self) -> str:
@@ -181,6 +190,9 @@ class Sine2(MaskSchedule):
 
     def inverse(self, alpha):
         return jnp.arcsin(jnp.sqrt(_as_float(alpha))) / _HALF_PI
+
+    def theta_rate_exponents(self):
+        return 0.0, 0.0  # theta' = pi / 2
 
     def log_pair(self, t, tc=None):
         t = _as_float(t)
@@ -330,6 +342,9 @@ class Optimal(MaskSchedule):
 
     def log_theta_rate(self, t, tc=None):
         return math.log(_HALF_PI) + self.gamma.log_rate(t, tc)
+
+    def theta_rate_exponents(self):
+        return self.gamma.rate_exponents()  # theta' = (pi/2) gamma'
 
     def log_pair(self, t, tc=None):
         return _log_sin2_pair(*self.gamma.pair(t, tc))

@@ -23,11 +23,13 @@ from mdm_ot.schedules._families import (
     Sine2,
     beta_schedule,
 )
+from mdm_ot.schedules._tabulated import TabulatedSchedule
 
 __all__ = ["ALPHA_SPECS", "GAMMA_SPECS", "PAPER_BASELINES", "parse_alpha", "parse_gamma"]
 
-ALPHA_SPECS = ("linear, sin, sin2, poly:P, cosine, loglinear[:EPS], beta:A,B "
-               "(P > 0; 1e-300 <= A, B <= 1e6; 0 <= EPS < 1)")
+ALPHA_SPECS = ("linear, sin, sin2, poly:P, cosine, loglinear[:EPS], beta:A,B, free:A0,...,AK "
+               "(P > 0; 1e-300 <= A, B <= 1e6; 0 <= EPS < 1; free: alpha on t_k = k/K, "
+               "nondecreasing from 0 to 1)")
 GAMMA_SPECS = "t, beta:A,B (1e-300 <= A, B <= 1e6)"
 
 # The range of Beta parameters in which our continued fraction for I_t(A, B) is trustworthy
@@ -64,7 +66,9 @@ def _parse_beta(spec: str, body: str, allowed: str) -> tuple[float, float]:
 
 def parse_alpha(spec: str) -> MaskSchedule:
     """Parse a mask-schedule spec: ``linear``, ``sin``, ``sin2``, ``poly:P``, ``cosine``,
-    ``loglinear`` (or ``loglinear:EPS``), ``beta:A,B``.
+    ``loglinear`` (or ``loglinear:EPS``), ``beta:A,B``, ``free:A0,...,AK`` (alpha on the
+    grid t_k = k/K, as :attr:`TabulatedSchedule.spec` prints it: a free-form or model-only
+    grid).
 
     Raises:
       ValueError: naming what was wrong and what is allowed.
@@ -89,6 +93,13 @@ def parse_alpha(spec: str) -> MaskSchedule:
     if name == "beta" and body:
         a, b = _parse_beta(spec, body, ALPHA_SPECS)
         return beta_schedule(a, b)
+    if name == "free" and body:
+        # What TabulatedSchedule.spec prints (a tuned free-form or model-only grid), read back.
+        values = [_num(v, "A_k", spec, ALPHA_SPECS) for v in body.split(",")]
+        if len(values) < 2 or values[0] != 0.0 or values[-1] != 1.0 or any(y < x for x, y in zip(values[:-1], values[1:], strict=True)):
+            raise ValueError(f"bad spec {spec!r}: the values must be K + 1 >= 2 numbers, nondecreasing from 0 to 1; "
+                             f"allowed: {ALPHA_SPECS}")
+        return TabulatedSchedule.from_alphas(jnp.asarray(values, jnp.result_type(float)))
     raise ValueError(f"unknown mask schedule {spec!r}; allowed: {ALPHA_SPECS}")
 
 

@@ -177,3 +177,58 @@ def test_tune_study_bad_input_writes_nothing(assert_one_line_error, tmp_path, mo
                           else ["tune", *argv], match)
     # nothing new but SQLite's own side files of an existing database that was read
     assert sorted(f for f in os.listdir(tmp_path) if not f.startswith("s.db")) == before
+
+
+# ----------------------------------------------------------------------------- model-only (issue 16)
+
+
+def test_tune_model_only_json_and_text(capsys):
+    from mdm_ot.schedules import TabulatedSchedule
+
+    rc, out, err = run(capsys, "tune", "--target", "middle", "--steps", "3", "--method", "model-only", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert len(d["alpha_grid"]) == 4 and d["alpha_grid"][0] == 0 and d["alpha_grid"][-1] == 1
+    assert d["objective_evaluations"] == 0 and d["profile"]["model_calls"] == 0
+    assert d["settings"]["method"] == "model-only" and d["settings"]["target"] == "middle"
+    objective = T.make_objective("middle", 3)
+    value = float(objective(TabulatedSchedule.from_alphas(np.asarray(d["alpha_grid"]))))
+    np.testing.assert_allclose(d["after_the_fact"]["value"], value, rtol=1e-12, atol=0)
+    rc, out, err = run(capsys, "tune", "--target", "modes", "--steps", "3", "--method", "model-only",
+                       "--sampler", "count", "--per-step", "exact")
+    assert rc == 0, err
+    assert "tokens per step: 1 2 2" in out and "0 objective evaluations" in out and "not used for the choice" in out
+
+
+def test_tune_model_option_calls_the_model_profile(capsys, monkeypatch):
+    import mdm_ot.experiments.model_only as emo
+    from mdm_ot.model_only import Profile
+
+    seen = {}
+
+    def stub(model, *, num_samples, seed, progress):
+        seen.update(model=model, num_samples=num_samples, seed=seed)
+        m = np.arange(8, -1, -1)
+        return Profile(levels=1 - m / 8, pair_dependence=np.where(m >= 2, 0.1 * m, 0.0), stderr=np.zeros(9),
+                       sampler="count", length=8, model_calls=99, method="monte-carlo")
+
+    monkeypatch.setattr(emo, "model_profile", stub, raising=False)
+    rc, out, err = run(capsys, "tune", "--model", "code", "--steps", "3", "--method", "model-only",
+                       "--profile-samples", "17", "--seed", "4", "--json")
+    assert rc == 0, err
+    d = json.loads(out)
+    assert seen == {"model": "code", "num_samples": 17, "seed": 4}
+    assert d["profile_model_calls"] == 99 and d["objective_evaluations"] == 0 and "after_the_fact" not in d
+    assert len(d["alpha_grid"]) == 4 and sum(d["tokens_per_step"]) == 8
+    assert d["settings"]["model"] == "code" and d["settings"]["profile_samples"] == 17
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--model", "code", "--steps", "3"], "--model: only with --method model-only"),
+    (["--model", "code", "--target", "modes", "--steps", "3", "--method", "model-only"], "--model"),
+    (["--model", "code", "--steps", "3", "--method", "model-only", "--profile-samples", "0"], "--profile-samples"),
+    (["--target", "modes", "--steps", "3", "--per-step", "exact"], "--per-step"),
+    (["--target", "energy", "--steps", "3", "--method", "model-only"], "exact target"),
+])
+def test_tune_model_only_bad_input(argv, match, assert_one_line_error):
+    assert_one_line_error(["tune", *argv], match)

@@ -319,3 +319,13 @@ def test_bad_input():
         exact_output(lambda z: jnp.full(z.shape + (9,), 1 / 9), Linear(), length=8, num_steps=2)
     with pytest.raises(ValueError, match="level"):
         markov_statistics(np.zeros((4, 3), int), markov_oracle(np.ones(2) / 2, np.eye(2)), level=1.5)
+
+
+def test_exact_output_refuses_too_many_transitions_before_allocating():
+    """n = 7, d = 9: 10^7 states pass the state bound, but its 19^7 ~ 9e8 transitions would
+    need ~140 GiB (benchmarks/scaling.py's memory model): a clear error, not an OOM kill."""
+    def uniform(z):
+        return jnp.full(z.shape + (9,), 1.0 / 9)
+
+    with pytest.raises(ValueError, match=r"\(2d\+1\)\^n <= 50000000"):
+        exact_output(uniform, Linear(), num_steps=2, length=7)

@@ -317,3 +317,34 @@ def test_bad_gamma_specs_and_parameters():
         beta_schedule(0.0, 1.0)
     with pytest.raises(ValueError, match="finite"):
         beta_schedule(1.0, float("nan"))
+
+
+# The endpoint exponents a family may declare (issue 14): checked against the log-log slope
+# of the rate it computes, far from the declaration.
+
+_T_NEAR, _T_FAR = 1e-30, 1e-20  # h(t) smooth: the slope between them is p + O(1e-20)
+
+
+def _slopes(log_rate):
+    """Log-log slopes of a rate at t = 0 (in t) and at t = 1 (in 1 - t)."""
+    t = jnp.array([_T_NEAR, _T_FAR])
+    lo = log_rate(t, 1.0 - t)
+    hi = log_rate(1.0 - t, t)
+    d = math.log(_T_NEAR) - math.log(_T_FAR)
+    return float((lo[0] - lo[1]) / d), float((hi[0] - hi[1]) / d)
+
+
+@given(st.floats(0.3, 9.0), st.floats(0.3, 9.0))
+def test_declared_rate_exponents_match_the_rates(a, b):
+    gammas = [Identity(), BetaCDF(np.float64(a), np.float64(b))]
+    for gamma in gammas:
+        np.testing.assert_allclose([float(e) for e in gamma.rate_exponents()], _slopes(gamma.log_rate),
+                                   rtol=0, atol=1e-9)
+    for alpha in [Linear(), Sine2(), beta_schedule(a, b), Optimal(Identity())]:
+        np.testing.assert_allclose([float(e) for e in alpha.theta_rate_exponents()],
+                                   _slopes(alpha.log_theta_rate), rtol=0, atol=1e-9)
+
+
+def test_families_that_do_not_know_their_exponents_say_none():
+    for spec in ["sin", "poly:2", "cosine", "loglinear"]:
+        assert parse_alpha(spec).theta_rate_exponents() is None

@@ -125,3 +125,15 @@ def test_knots_are_checked():
     with pytest.raises(ValueError, match="logits"):
         TabulatedSchedule.from_logits(jnp.zeros((2, 2)))
     check_knots(jnp.linspace(0.0, 1.0, 3), 2)  # fine
+
+
+def test_free_spec_reads_back_what_spec_prints():
+    """``free:A0,...,AK`` (a tuned free-form or model-only grid) parses to the same alphas on
+    t_k = k/K, and bad tables are refused."""
+    s = TabulatedSchedule.from_alphas(jnp.asarray([0.0, 0.125, 0.125, 0.75, 1.0]))
+    back = parse_alpha(s.spec)
+    np.testing.assert_allclose(back.alphas(), s.alphas(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(back.knots, np.linspace(0.0, 1.0, 5), rtol=1e-12, atol=1e-15)
+    for bad in ("free:0,0.5", "free:0.1,0.5,1", "free:0,0.7,0.5,1", "free:0,nan,1", "free:"):
+        with pytest.raises(ValueError, match="allowed"):
+            parse_alpha(bad)
