@@ -36,7 +36,8 @@ def run(env_extra: dict, durations: int = 0) -> dict:
     wall = time.perf_counter() - t0
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
     slowest = [line.strip() for line in proc.stdout.splitlines() if re.match(r"^\d+\.\d+s (call|setup|teardown)", line.strip())]
-    return {"wall_s": wall, "returncode": proc.returncode, "summary": tail, "slowest": slowest}
+    failed = [line for line in proc.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+    return {"wall_s": wall, "returncode": proc.returncode, "summary": tail, "slowest": slowest, "failed": failed}
 
 
 def main(argv=None) -> int:
@@ -56,6 +57,8 @@ def main(argv=None) -> int:
         out["no_cache"] = run({"MDM_OT_TEST_JAX_CACHE": "0"})
         print(f"no cache (baseline):            {out['no_cache']['wall_s']:.0f} s  {out['no_cache']['summary']}")
     out["warm_over_cold"] = out["warm"]["wall_s"] / out["cold"]["wall_s"]
+    for line in out["cold"]["failed"] + out["warm"]["failed"]:
+        print(line)
     print("slowest tests of the cold run:")
     for line in out["cold"]["slowest"]:
         print("  " + line)

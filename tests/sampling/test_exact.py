@@ -315,7 +315,7 @@ def test_bad_input():
         exact_output_table(q, Linear(), num_steps=3, sampler="count", order="top")
     with pytest.raises(ValueError, match="steps"):
         exact_output_table(q, Linear(), num_steps=0)
-    with pytest.raises(ValueError, match="too many"):
+    with pytest.raises(ValueError, match="too large for the exact evaluation"):
         exact_output(lambda z: jnp.full(z.shape + (9,), 1 / 9), Linear(), length=8, num_steps=2)
     with pytest.raises(ValueError, match="level"):
         markov_statistics(np.zeros((4, 3), int), markov_oracle(np.ones(2) / 2, np.eye(2)), level=1.5)

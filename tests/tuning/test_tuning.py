@@ -247,7 +247,10 @@ def test_sharded_grid_search_equals_one_device(paper_grid):
         assert len(out.sharding.device_set) == 8, out.sharding
         print(json.dumps({{"values": eight.values.tolist(), "best": [eight.best.a, eight.best.b]}}))
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    # keep the parent's XLA flags (conftest.py's optimization level), so that both sides are
+    # compiled alike and bit-for-bit equality is the right test
+    flags = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.strip().splitlines()[-1])
