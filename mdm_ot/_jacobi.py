@@ -28,13 +28,9 @@ import numpy as np
 from jax.scipy.special import gammaln
 
 from mdm_ot.quadrature import (
-    STATUS_DIVERGENT_AT_0,
-    STATUS_DIVERGENT_AT_1,
-    STATUS_INACCURATE,
-    STATUS_NONFINITE,
-    STATUS_OK,
     QuadResult,
     integrand_dtype,
+    status_code,
 )
 
 __all__ = ["gauss_jacobi2", "integrate_power01"]
@@ -131,13 +127,5 @@ def integrate_power01(
     value = jnp.where(divergent, inf, jnp.where(finite, value2, jnp.nan))
     error = jnp.where(divergent | ~finite, inf, error)
     accurate = error <= rtol * jnp.abs(value) + atol
-    status = jnp.where(
-        div0,
-        STATUS_DIVERGENT_AT_0,
-        jnp.where(
-            div1,
-            STATUS_DIVERGENT_AT_1,
-            jnp.where(~finite, STATUS_NONFINITE, jnp.where(accurate, STATUS_OK, STATUS_INACCURATE)),
-        ),
-    ).astype(jnp.int32)
+    status = status_code(div0, div1, ~finite, accurate)
     return QuadResult(value.astype(dtype), error.astype(dtype), status)

@@ -32,6 +32,7 @@ __all__ = [
     "STATUS_INACCURATE",
     "DEFAULT_LEVEL",
     "describe_status",
+    "status_code",
     "endpoint_exponents",
     "exponent_tolerance",
     "integrand_dtype",
@@ -429,18 +430,15 @@ def _combine(vals, rtol, atol, *, level: int, dtype_name: str):
     )
     error = jnp.where(divergent | nonfinite, inf, error)
     accurate = error <= rtol * jnp.abs(value) + atol
-    status = jnp.where(
-        div0,
-        STATUS_DIVERGENT_AT_0,
-        jnp.where(
-            div1,
-            STATUS_DIVERGENT_AT_1,
-            jnp.where(
-                nonfinite, STATUS_NONFINITE, jnp.where(accurate, STATUS_OK, STATUS_INACCURATE)
-            ),
-        ),
-    ).astype(jnp.int32)
+    status = status_code(div0, div1, nonfinite, accurate)
     return QuadResult(value.astype(dtype), error.astype(dtype), status), (p0, p1)
+
+
+def status_code(div0, div1, nonfinite, accurate) -> jax.Array:
+    """The status of a quadrature result, in the order of precedence every rule uses:
+    divergent at 0, divergent at 1, not finite, within tolerance (OK) or not (INACCURATE)."""
+    finite = jnp.where(nonfinite, STATUS_NONFINITE, jnp.where(accurate, STATUS_OK, STATUS_INACCURATE))
+    return jnp.where(div0, STATUS_DIVERGENT_AT_0, jnp.where(div1, STATUS_DIVERGENT_AT_1, finite)).astype(jnp.int32)
 
 
 # --------------------------------------------------------------------------------------
